@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Reverse-proxy benchmark: meshsim vs nginx vs haproxy, one worker each, in front of one common
+# backend, HTTP/1.1 keep-alive (wrk -t1 -c32) and h2c downstream (h2load), runs interleaved
+# A B C A B C so machine noise hits all three alike. Prints requests/s and latency per run, then
+# the medians and the ratios. Also measures an idle meshsim's RSS on the front-proxy config.
+#
+# Usage: bench/proxy.sh [seconds-per-run (default 10)] [rounds (default 2)]
+# Loopback only; every process started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+ROUNDS=${2:-2}
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need haproxy || ! need wrk || ! need h2load; then
+  echo "installing nginx haproxy wrk nghttp2-client from Debian..." >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy wrk nghttp2-client >/dev/null
+fi
+cargo build --release -q
+MESHSIM=target/release/meshsim
+
+BACKEND=18000 MESH=18001 NGINX_H1=18002 NGINX_H2=18003 HAPROXY_H1=18004 HAPROXY_H2=18005
+
+# The common backend: nginx answering a fixed 2-byte body, two workers so it is never the
+# bottleneck of a single-worker proxy.
+cat > "$WORK/backend.conf" <<CONF
+worker_processes 2; pid $WORK/backend.pid; error_log $WORK/backend.err; daemon off;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$BACKEND; location / { return 200 "ok"; } } }
+CONF
+nginx -c "$WORK/backend.conf" & PIDS+=($!)
+
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/nginx.err; daemon off;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
+  server { listen 127.0.0.1:$NGINX_H1;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+  server { listen 127.0.0.1:$NGINX_H2 http2;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+nginx -c "$WORK/nginx.conf" & PIDS+=($!)
+
+cat > "$WORK/haproxy.cfg" <<CONF
+global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend h1
+  bind 127.0.0.1:$HAPROXY_H1
+  default_backend be
+frontend h2
+  bind 127.0.0.1:$HAPROXY_H2 proto h2
+  default_backend be
+backend be
+  http-reuse always
+  server s1 127.0.0.1:$BACKEND
+CONF
+haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!)
+
+# meshsim with the equivalent config: no request-id generation and no access log, as Envoy's
+# benchmarking guide asks of Envoy (nginx and haproxy do neither here).
+cat > "$WORK/meshsim.yaml" <<CONF
+static_resources:
+  listeners:
+  - address: {socket_address: {address: 127.0.0.1, port_value: $MESH}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          generate_request_id: false
+          route_config:
+            virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: backend}}]}]
+          http_filters: [{name: envoy.filters.http.router, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]
+  clusters:
+  - name: backend
+    type: STATIC
+    load_assignment: {cluster_name: backend, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $BACKEND}}}}]}]}
+admin: {address: {socket_address: {address: 127.0.0.1, port_value: 18009}}}
+CONF
+"$MESHSIM" proxy -c "$WORK/meshsim.yaml" --concurrency 1 -l error & PIDS+=($!)
+
+for port in $BACKEND $MESH $NGINX_H1 $NGINX_H2 $HAPROXY_H1 $HAPROXY_H2; do
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+RESULTS="$WORK/results.tsv"
+h1() { # name port
+  local out; out=$(wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 2>&1)
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  printf 'h1\t%s\t%s\t%s\t%s\n' "$1" "$rps" "$p50" "$p99" | tee -a "$RESULTS"
+}
+h2() { # name port  (h2load prints mean/max per request, not percentiles)
+  local out; out=$(h2load -c32 -m10 -D "$DURATION" "http://127.0.0.1:$2/" 2>&1)
+  local rps mean max
+  rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' <<<"$out")
+  mean=$(awk '/^time for request:/ {print $6}' <<<"$out"); max=$(awk '/^time for request:/ {print $5}' <<<"$out")
+  printf 'h2c\t%s\t%s\tmean=%s\tmax=%s\n' "$1" "$rps" "$mean" "$max" | tee -a "$RESULTS"
+}
+
+printf 'proto\tproxy\trps\tp50\tp99\n'
+for _ in $(seq "$ROUNDS"); do
+  h1 meshsim $MESH; h1 nginx $NGINX_H1; h1 haproxy $HAPROXY_H1
+done
+for _ in $(seq "$ROUNDS"); do
+  h2 meshsim $MESH; h2 nginx $NGINX_H2; h2 haproxy $HAPROXY_H2
+done
+
+echo
+echo "median requests/s and ratios (meshsim / other):"
+python3 - "$RESULTS" <<'PY'
+import statistics, sys, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    proto, name, rps, *_ = line.rstrip("\n").split("\t")
+    rows[(proto, name)].append(float(rps))
+for proto in ("h1", "h2c"):
+    med = {n: statistics.median(rows[(proto, n)]) for n in ("meshsim", "nginx", "haproxy")}
+    print(f"{proto:4} meshsim {med['meshsim']:9.0f}  nginx {med['nginx']:9.0f}  haproxy {med['haproxy']:9.0f}"
+          f"  ratio vs nginx {med['meshsim']/med['nginx']:.2f}  vs haproxy {med['meshsim']/med['haproxy']:.2f}")
+PY
+
+# Idle RSS on the front-proxy config (its DNS names need not resolve for an idle measurement).
+echo
+FRONT=tests/fixtures/seeds/001-front-envoy.yaml
+if [ -f "$FRONT" ]; then
+  "$MESHSIM" proxy -c "$FRONT" --concurrency 1 --pod-ip 127.0.0.77 -l error & pid=$!; PIDS+=($pid)
+  sleep 2
+  echo "idle RSS on $FRONT: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+  kill "$pid"
+fi

@@ -1,0 +1,200 @@
+//! Command-line definitions.
+//!
+//! One binary, several personalities: `meshsim <command>`, and — when invoked under the name
+//! `envoy` (a symlink, or the image's `/usr/local/bin/envoy`) — Envoy's own flags, so a
+//! `command: envoy -c /etc/envoy.yaml` copied from a compose file keeps working.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meshsim",
+    version,
+    about = "A local-dev service-mesh simulator"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Envoy-compatible data plane on an Envoy config (v3, v2 or v1).
+    Proxy(Box<ProxyArgs>),
+    /// Check Envoy configs: every error with file:line:col, a snippet and a hint. Exit 2 when any
+    /// file is invalid.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Config files (YAML or JSON).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Do not print warnings (deprecated forms, ignored fields).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Load the config and serve (the default).
+    Serve,
+    /// Load and validate the config, then exit 0 (valid) or 2 (invalid).
+    Validate,
+    /// Load the config and initialise everything, then exit without serving.
+    InitOnly,
+}
+
+/// The proxy's flags: Envoy's names where Envoy has the flag, so scripts keep working.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    /// Path to the bootstrap config (YAML or JSON).
+    #[arg(short = 'c', long = "config-path", value_name = "FILE")]
+    pub config_path: Option<PathBuf>,
+    /// Inline YAML, merged over --config-path as Envoy does.
+    #[arg(long = "config-yaml", value_name = "YAML")]
+    pub config_yaml: Option<String>,
+    /// Worker threads (default: the number of CPUs, as Envoy).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// trace, debug, info, warning/warn, error, critical, off.
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// Envoy's per-component levels (`upstream:debug,connection:trace`); accepted, applied as a
+    /// whole-process level when more verbose than --log-level.
+    #[arg(long = "component-log-level")]
+    pub component_log_level: Option<String>,
+    /// Sets the node's cluster (`x-envoy-downstream-service-cluster`, /server_info).
+    #[arg(long = "service-cluster")]
+    pub service_cluster: Option<String>,
+    /// Sets the node's id.
+    #[arg(long = "service-node")]
+    pub service_node: Option<String>,
+    #[arg(long = "service-zone")]
+    pub service_zone: Option<String>,
+    #[arg(long, value_enum, default_value = "serve")]
+    pub mode: Mode,
+    /// Seconds to drain connections on shutdown before closing them.
+    #[arg(long = "drain-time-s", default_value_t = 5)]
+    pub drain_time_s: u64,
+    /// meshsim: act as if this loopback address were the pod's own network namespace. Listeners
+    /// on 0.0.0.0/127.0.0.1 bind it instead, and upstreams at 127.0.0.1/localhost dial it, so
+    /// sidecar configs saying 127.0.0.1:8080 work unchanged when pods are local processes.
+    #[arg(long = "pod-ip", value_name = "IP")]
+    pub pod_ip: Option<IpAddr>,
+    /// meshsim: resolve cluster DNS names with this name server instead of /etc/resolv.conf.
+    #[arg(long = "dns-resolver", value_name = "IP:PORT")]
+    pub dns_resolver: Option<SocketAddr>,
+
+    // Envoy flags accepted for compatibility; they have no effect in a simulator.
+    #[arg(long = "base-id", hide = true)]
+    pub base_id: Option<u64>,
+    #[arg(long = "use-dynamic-base-id", hide = true)]
+    pub use_dynamic_base_id: bool,
+    #[arg(long = "disable-hot-restart", hide = true)]
+    pub disable_hot_restart: bool,
+    #[arg(long = "restart-epoch", hide = true)]
+    pub restart_epoch: Option<u64>,
+    #[arg(long = "parent-shutdown-time-s", hide = true)]
+    pub parent_shutdown_time_s: Option<u64>,
+    #[arg(long = "drain-strategy", hide = true)]
+    pub drain_strategy: Option<String>,
+    #[arg(long = "log-format", hide = true)]
+    pub log_format: Option<String>,
+    #[arg(long = "log-path", hide = true)]
+    pub log_path: Option<PathBuf>,
+    #[arg(long = "file-flush-interval-msec", hide = true)]
+    pub file_flush_interval_msec: Option<u64>,
+    #[arg(long = "allow-unknown-static-fields", hide = true)]
+    pub allow_unknown_static_fields: bool,
+    #[arg(long = "reject-unknown-dynamic-fields", hide = true)]
+    pub reject_unknown_dynamic_fields: bool,
+    #[arg(long = "ignore-unknown-dynamic-fields", hide = true)]
+    pub ignore_unknown_dynamic_fields: bool,
+    #[arg(long = "local-address-ip-version", hide = true)]
+    pub local_address_ip_version: Option<String>,
+    #[arg(long = "cpuset-threads", hide = true)]
+    pub cpuset_threads: bool,
+}
+
+/// Envoy's personality: `envoy -c FILE …`.
+#[derive(Debug, Parser)]
+#[command(name = "envoy", version, about = "meshsim's Envoy-compatible proxy")]
+pub struct EnvoyCli {
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// Is this process running under the name `envoy`?
+pub fn invoked_as_envoy(argv0: &OsString) -> bool {
+    std::path::Path::new(argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "envoy")
+}
+
+/// Kubernetes manifests often pass `args: ["--config-path /etc/envoy/x.yaml"]` — flag and value
+/// in ONE argument (seed 000 does). Envoy copes; so do we: split such an argument at its first
+/// space when it is a long flag.
+pub fn split_joined_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    for arg in args {
+        match arg.to_str() {
+            Some(s) if s.starts_with("--") && !s.contains('=') && s.contains(' ') => {
+                let (flag, value) = s.split_once(' ').expect("contains a space");
+                out.push(OsString::from(flag));
+                out.push(OsString::from(value.trim_start()));
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_flag_and_value_are_split() {
+        let args = split_joined_flags(
+            ["envoy", "--config-path /etc/envoy/x.yaml", "-l", "debug"].map(OsString::from),
+        );
+        assert_eq!(
+            args,
+            ["envoy", "--config-path", "/etc/envoy/x.yaml", "-l", "debug"].map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn envoy_personality_takes_envoy_flags() {
+        let cli = EnvoyCli::try_parse_from([
+            "envoy",
+            "-c",
+            "/etc/envoy.yaml",
+            "--service-cluster",
+            "front-proxy",
+            "--concurrency",
+            "1",
+            "--disable-hot-restart",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.proxy.config_path,
+            Some(PathBuf::from("/etc/envoy.yaml"))
+        );
+        assert_eq!(cli.proxy.service_cluster.as_deref(), Some("front-proxy"));
+        assert_eq!(cli.proxy.concurrency, Some(1));
+    }
+
+    #[test]
+    fn argv0_envoy_is_recognised() {
+        assert!(invoked_as_envoy(&OsString::from("/usr/local/bin/envoy")));
+        assert!(!invoked_as_envoy(&OsString::from("/usr/local/bin/meshsim")));
+    }
+}

@@ -1,0 +1,18 @@
+//! The `meshsim` binary: parse the command line, dispatch. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use meshsim::cli::{self, Cli, Command, EnvoyCli};
+use meshsim::commands;
+
+fn main() -> ExitCode {
+    let args = cli::split_joined_flags(std::env::args_os());
+    if args.first().is_some_and(cli::invoked_as_envoy) {
+        return commands::proxy::run(EnvoyCli::parse_from(args).proxy);
+    }
+    match Cli::parse_from(args).command {
+        Command::Proxy(args) => commands::proxy::run(*args),
+        Command::Validate(args) => commands::validate::run(args),
+    }
+}

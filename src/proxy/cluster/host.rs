@@ -1,0 +1,94 @@
+//! One upstream host of a cluster and its per-host counters (the `/clusters` lines).
+//!
+//! A host outlives DNS refreshes: when a re-resolution returns an address we already had, the
+//! same `Host` (and its counters) is kept, as Envoy does.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug)]
+pub struct Host {
+    pub address: SocketAddr,
+    /// The DNS name it came from (STRICT/LOGICAL_DNS) or the endpoint's `hostname`; empty for
+    /// static IP endpoints without one.
+    pub hostname: String,
+    pub weight: u32,
+    pub priority: u32,
+    /// `ip:port`, what ring hash and maglev hash.
+    hash_key: String,
+    pub stats: HostStats,
+}
+
+/// Counters and gauges Envoy keeps per host, all plain atomics.
+#[derive(Debug, Default)]
+pub struct HostStats {
+    pub cx_active: AtomicU64,
+    pub cx_connect_fail: AtomicU64,
+    pub cx_total: AtomicU64,
+    pub rq_active: AtomicU64,
+    pub rq_error: AtomicU64,
+    pub rq_success: AtomicU64,
+    pub rq_timeout: AtomicU64,
+    pub rq_total: AtomicU64,
+}
+
+impl HostStats {
+    /// The `/clusters` per-host stat lines in Envoy's (alphabetical) order.
+    pub fn snapshot(&self) -> [(&'static str, u64); 8] {
+        let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            ("cx_active", v(&self.cx_active)),
+            ("cx_connect_fail", v(&self.cx_connect_fail)),
+            ("cx_total", v(&self.cx_total)),
+            ("rq_active", v(&self.rq_active)),
+            ("rq_error", v(&self.rq_error)),
+            ("rq_success", v(&self.rq_success)),
+            ("rq_timeout", v(&self.rq_timeout)),
+            ("rq_total", v(&self.rq_total)),
+        ]
+    }
+}
+
+impl Host {
+    pub fn new(address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Self {
+        Host {
+            address,
+            hostname,
+            weight: weight.max(1),
+            priority,
+            hash_key: address.to_string(),
+            stats: HostStats::default(),
+        }
+    }
+}
+
+impl super::lb::Endpoint for std::sync::Arc<Host> {
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    fn active_requests(&self) -> u64 {
+        self.stats.rq_active.load(Ordering::Relaxed)
+    }
+
+    fn hash_key(&self) -> &str {
+        &self.hash_key
+    }
+}
+
+/// Decrements a gauge when dropped, so every exit path (error, cancel, panic unwind) balances
+/// the increment.
+pub struct GaugeGuard<'a>(&'a AtomicU64);
+
+impl<'a> GaugeGuard<'a> {
+    pub fn inc(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,97 @@
+//! The cluster manager: every configured cluster, initialised before listeners start (Envoy's
+//! "cluster warming": DNS clusters get their first resolution first, so the first request does
+//! not see an empty cluster).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::model::{self, DiscoveryType};
+use crate::proxy::stats::Store;
+use crate::proxy::upstream::Upstream;
+
+use super::discovery::{self, Network, NotAnIp};
+use super::{lb_policy, Cluster, ClusterCore, ClusterStats, HostSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterManagerError {
+    #[error(transparent)]
+    StaticEndpoint(#[from] NotAnIp),
+}
+
+pub struct ClusterManager {
+    clusters: HashMap<String, Cluster>,
+    /// Configuration order, for `/clusters` and `/config_dump`.
+    order: Vec<String>,
+}
+
+impl ClusterManager {
+    pub async fn build(
+        configs: &[model::Cluster],
+        store: &Store,
+        net: &Network,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, ClusterManagerError> {
+        let mut clusters = HashMap::new();
+        let mut order = Vec::new();
+        let mut warming = JoinSet::new();
+        for config in configs {
+            let policy = lb_policy(&config.lb_policy);
+            let stats = ClusterStats::new(store, config.stat_name());
+            let initial = match config.discovery {
+                DiscoveryType::Static => discovery::static_hosts(config, net)?
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect(),
+                DiscoveryType::StrictDns | DiscoveryType::LogicalDns => Vec::new(),
+            };
+            stats.set_membership(&initial);
+            let core = Arc::new(ClusterCore {
+                hosts: ArcSwap::from_pointee(HostSet::new(&policy, initial)),
+                lb_policy: policy,
+                stats,
+                config: config.clone(),
+            });
+            if config.discovery != DiscoveryType::Static {
+                let (core, net) = (core.clone(), net.clone());
+                warming.spawn(async move {
+                    discovery::resolve_once(&core, &net).await;
+                    core
+                });
+            }
+            order.push(config.name.clone());
+            clusters.insert(
+                config.name.clone(),
+                Cluster {
+                    upstream: Upstream::new(core.clone()),
+                    core,
+                },
+            );
+        }
+        store
+            .gauge("cluster_manager.active_clusters")
+            .set(clusters.len() as u64);
+        store
+            .counter("cluster_manager.cluster_added")
+            .add(clusters.len() as u64);
+        store.gauge("cluster_manager.warming_clusters").set(0);
+        while let Some(done) = warming.join_next().await {
+            if let Ok(core) = done {
+                discovery::spawn_refresh(core, net.clone(), shutdown.clone());
+            }
+        }
+        Ok(ClusterManager { clusters, order })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.get(name)
+    }
+
+    /// Clusters in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Cluster> {
+        self.order.iter().filter_map(|n| self.clusters.get(n))
+    }
+}

@@ -1,0 +1,139 @@
+//! One request/response exchange from the HCM's point of view: what happened so far, and the
+//! bookkeeping done exactly once when the response stream ends (completion stats, upstream
+//! gauges, the access log line).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::{HeaderMap, Method, Response, Version};
+
+use crate::proxy::access_log::{Protocol, ResponseFlags, StreamInfo};
+use crate::proxy::body::{Body, EndOfStream, Observed};
+use crate::proxy::cluster::{ClusterCore, Host};
+
+use super::Shared;
+
+/// The downstream connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: bool,
+}
+
+/// The upstream attempt in flight, whose gauges must be balanced when the response ends.
+pub struct UpstreamLeg {
+    pub cluster: Arc<ClusterCore>,
+    pub host: Arc<Host>,
+    pub started: Instant,
+    pub internal: bool,
+}
+
+pub struct Exchange {
+    pub shared: Arc<Shared>,
+    pub start: Instant,
+    pub start_time: SystemTime,
+    pub conn: ConnInfo,
+    pub method: Method,
+    pub version: Version,
+    /// `:path` as received.
+    pub path: String,
+    pub authority: Option<String>,
+    /// Request headers after the HCM's edits; kept only when an access log needs them.
+    pub request_headers: Option<HeaderMap>,
+    pub original_path: Option<String>,
+    pub route_name: Option<String>,
+    pub cluster_name: Option<String>,
+    pub upstream_host: Option<SocketAddr>,
+    pub response_flags: ResponseFlags,
+    pub response_code_details: &'static str,
+    pub bytes_received: Arc<AtomicU64>,
+    pub upstream: Option<UpstreamLeg>,
+    /// Start to first upstream response byte.
+    pub response_duration: Option<std::time::Duration>,
+}
+
+impl Exchange {
+    /// Hands the response out, counting its class now and finishing the exchange when its body
+    /// ends (or is dropped because the client went away).
+    pub fn respond(mut self, response: Response<Body>) -> Response<Body> {
+        let code = response.status().as_u16();
+        self.shared.stats.record_response_class(code);
+        let response_headers =
+            (!self.shared.access_logs.is_empty()).then(|| response.headers().clone());
+        let bytes_sent = Arc::new(AtomicU64::new(0));
+        let sent = bytes_sent.clone();
+        let (parts, body) = response.into_parts();
+        let on_end = Box::new(move |end: EndOfStream| {
+            if end == EndOfStream::Abandoned {
+                self.response_flags
+                    .insert(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);
+            }
+            if end == EndOfStream::Error {
+                self.response_flags
+                    .insert(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION);
+            }
+            self.finish(code, response_headers, sent.load(Ordering::Relaxed));
+        });
+        Response::from_parts(
+            parts,
+            crate::proxy::body::boxed(Observed::new(body, bytes_sent, Some(on_end))),
+        )
+    }
+
+    fn finish(self, code: u16, response_headers: Option<HeaderMap>, bytes_sent: u64) {
+        let duration = self.start.elapsed();
+        if let Some(leg) = &self.upstream {
+            let millis = leg.started.elapsed().as_millis() as u64;
+            leg.cluster.stats.record_completed(leg.internal, millis);
+            leg.cluster.stats.upstream_rq_active.dec();
+            leg.host.stats.rq_active.fetch_sub(1, Ordering::Relaxed);
+        }
+        let stats = &self.shared.stats;
+        stats.downstream_rq_completed.inc();
+        stats.listener.downstream_rq_completed.inc();
+        stats.downstream_rq_time.record(duration.as_millis() as u64);
+        stats.downstream_rq_active.dec();
+
+        if self.shared.access_logs.is_empty() {
+            return;
+        }
+        let info = StreamInfo {
+            start_time: self.start_time,
+            protocol: match self.version {
+                Version::HTTP_10 => Protocol::Http10,
+                Version::HTTP_2 => Protocol::Http2,
+                _ => Protocol::Http11,
+            },
+            request_headers: self.request_headers.unwrap_or_default(),
+            method: self.method,
+            path: self.path,
+            authority: self.authority,
+            scheme: Some(if self.conn.tls { "https" } else { "http" }.to_string()),
+            original_path: self.original_path,
+            response_headers,
+            response_trailers: None,
+            response_code: Some(code),
+            response_code_details: Some(self.response_code_details.to_string()),
+            response_flags: self.response_flags,
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            bytes_sent,
+            duration: Some(duration),
+            request_duration: None,
+            response_duration: self.response_duration,
+            upstream_host: self.upstream_host,
+            upstream_cluster: self.cluster_name,
+            upstream_local_address: None,
+            upstream_request_attempt_count: self.upstream.as_ref().map(|_| 1),
+            downstream_remote_address: Some(self.conn.remote),
+            downstream_local_address: Some(self.conn.local),
+            route_name: self.route_name,
+            requested_server_name: None,
+        };
+        for logger in &self.shared.access_logs {
+            logger.log(&info);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The HTTP connection manager: for each request, the downstream header rules (request id,
+//! x-forwarded-*), route selection, then a direct response, a redirect or the upstream leg; and
+//! the response rules (server header, header mutations) on the way back.
+
+mod exchange;
+mod forward;
+mod request;
+mod stats;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use http::header::{HeaderValue, LOCATION, SERVER};
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::config::model::{self, HttpFilterKind, ServerHeaderTransformation};
+use crate::proxy::access_log::{AccessLogger, ResponseFlags};
+use crate::proxy::body::{self, Body, Observed};
+use crate::proxy::cluster::ClusterManager;
+use crate::proxy::local_reply;
+use crate::proxy::router::matcher::RequestView;
+use crate::proxy::router::{redirect_location, Action, RouteTable, RouteTableError};
+use crate::proxy::stats::Store;
+
+pub use exchange::ConnInfo;
+use exchange::Exchange;
+pub use stats::HcmStats;
+
+/// What every request on this HCM shares. Immutable except for the route table, which a reload
+/// swaps atomically.
+pub struct Shared {
+    pub config: model::HttpConnectionManager,
+    pub routes: ArcSwap<RouteTable>,
+    pub clusters: Arc<ClusterManager>,
+    pub stats: HcmStats,
+    pub access_logs: Vec<AccessLogger>,
+    pub server_header: HeaderValue,
+    pub suppress_envoy_headers: bool,
+    /// The node's cluster (`--service-cluster`), sent as `x-envoy-downstream-service-cluster`.
+    pub service_cluster: Option<HeaderValue>,
+}
+
+#[derive(Clone)]
+pub struct HttpConnectionManager {
+    pub shared: Arc<Shared>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HcmError {
+    #[error(transparent)]
+    Routes(#[from] RouteTableError),
+    #[error("server_name `{0}` is not a valid header value")]
+    ServerName(String),
+}
+
+impl HttpConnectionManager {
+    pub fn new(
+        config: &model::HttpConnectionManager,
+        clusters: Arc<ClusterManager>,
+        store: &Store,
+        listener_stat_addr: &str,
+        access_logs: Vec<AccessLogger>,
+        service_cluster: &str,
+    ) -> Result<Self, HcmError> {
+        let routes = RouteTable::build(&config.route_config)?;
+        let suppress_envoy_headers = config.http_filters.iter().any(|f| match &f.kind {
+            HttpFilterKind::Router(r) => r.suppress_envoy_headers,
+        });
+        Ok(HttpConnectionManager {
+            shared: Arc::new(Shared {
+                server_header: HeaderValue::from_str(&config.server_name)
+                    .map_err(|_| HcmError::ServerName(config.server_name.clone()))?,
+                config: config.clone(),
+                routes: ArcSwap::from_pointee(routes),
+                clusters,
+                stats: HcmStats::new(store, &config.stat_prefix, listener_stat_addr),
+                access_logs,
+                suppress_envoy_headers,
+                service_cluster: (!service_cluster.is_empty())
+                    .then(|| HeaderValue::from_str(service_cluster).ok())
+                    .flatten(),
+            }),
+        })
+    }
+
+    pub fn stats(&self) -> &HcmStats {
+        &self.shared.stats
+    }
+
+    /// Serves one request. Never fails: every problem becomes Envoy's local reply.
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        let shared = &self.shared;
+        let stats = &shared.stats;
+        stats.downstream_rq_total.inc();
+        stats.rq_total.inc();
+        if req.version() == http::Version::HTTP_2 {
+            stats.downstream_rq_http2_total.inc();
+        } else {
+            stats.downstream_rq_http1_total.inc();
+        }
+        stats.downstream_rq_active.inc();
+
+        let (mut parts, body) = req.into_parts();
+        let authority = request::authority(&parts);
+        let internal = request::apply_downstream_rules(&shared.config, &mut parts, &conn);
+        let bytes_received = Arc::new(AtomicU64::new(0));
+        let body = body::boxed(Observed::new(body, bytes_received.clone(), None));
+        let mut exchange = Exchange {
+            shared: shared.clone(),
+            start: Instant::now(),
+            start_time: SystemTime::now(),
+            conn,
+            method: parts.method.clone(),
+            version: parts.version,
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into()),
+            authority: authority.clone(),
+            request_headers: (!shared.access_logs.is_empty()).then(|| parts.headers.clone()),
+            original_path: None,
+            route_name: None,
+            cluster_name: None,
+            upstream_host: None,
+            response_flags: ResponseFlags::empty(),
+            response_code_details: "via_upstream",
+            bytes_received,
+            upstream: None,
+            response_duration: None,
+        };
+        let head = parts.method == http::Method::HEAD;
+
+        let table = shared.routes.load();
+        let path = parts.uri.path().to_string();
+        let query = parts.uri.query().map(str::to_string);
+        let scheme = if conn.tls { "https" } else { "http" };
+        let view = RequestView {
+            method: parts.method.as_str(),
+            path: &path,
+            query: query.as_deref(),
+            authority: authority.as_deref().unwrap_or(""),
+            scheme,
+            headers: &parts.headers,
+        };
+        let Some((vhost, route)) = table.route(&view) else {
+            stats.no_route.inc();
+            exchange
+                .response_flags
+                .insert(ResponseFlags::NO_ROUTE_FOUND);
+            exchange.response_code_details = "route_not_found";
+            let response = self.with_server_header(local_reply::reply(404, "", head));
+            return exchange.respond(response);
+        };
+        exchange.route_name = route.name.clone();
+
+        let mut response = match &route.action {
+            Action::Direct { status, body } => {
+                stats.rq_direct_response.inc();
+                exchange.response_code_details = "direct_response";
+                let text = body
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                local_reply::reply(*status, &text, head)
+            }
+            Action::Redirect(r) => {
+                stats.rq_redirect.inc();
+                exchange.response_code_details = "direct_response";
+                let location = redirect_location(
+                    r,
+                    &route.matcher,
+                    scheme,
+                    authority.as_deref().unwrap_or(""),
+                    &path,
+                    query.as_deref(),
+                );
+                let mut response = local_reply::reply(r.response_code, "", head);
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(LOCATION, v);
+                }
+                response
+            }
+            Action::Forward(f) => {
+                let leg = forward::Leg {
+                    shared,
+                    route,
+                    forward: f,
+                    mutations: [&route.mutations, &vhost.mutations, &table.mutations],
+                    internal,
+                    authority: authority.as_deref(),
+                    path: &path,
+                    query: query.as_deref(),
+                };
+                leg.run(&mut exchange, parts, body).await
+            }
+        };
+        route.mutations.apply_response(response.headers_mut());
+        vhost.mutations.apply_response(response.headers_mut());
+        table.mutations.apply_response(response.headers_mut());
+        let response = self.with_server_header(response);
+        exchange.respond(response)
+    }
+
+    /// The `server` header rule, applied to every response, local or proxied.
+    fn with_server_header(&self, mut response: Response<Body>) -> Response<Body> {
+        let shared = &self.shared;
+        let headers = response.headers_mut();
+        match shared.config.server_header_transformation {
+            ServerHeaderTransformation::Overwrite => {
+                headers.insert(SERVER, shared.server_header.clone());
+            }
+            ServerHeaderTransformation::AppendIfAbsent => {
+                if !headers.contains_key(SERVER) {
+                    headers.insert(SERVER, shared.server_header.clone());
+                }
+            }
+            ServerHeaderTransformation::PassThrough => {}
+        }
+        response
+    }
+}

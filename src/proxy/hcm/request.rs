@@ -1,0 +1,169 @@
+//! Downstream request rules applied before routing: `x-request-id`, `x-forwarded-for`,
+//! `x-forwarded-proto`, and the internal/external decision.
+
+use std::net::IpAddr;
+
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::request::Parts;
+
+use crate::config::model::HttpConnectionManager;
+
+use super::ConnInfo;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_ENVOY_INTERNAL: HeaderName = HeaderName::from_static("x-envoy-internal");
+pub const X_ENVOY_EXTERNAL_ADDRESS: HeaderName =
+    HeaderName::from_static("x-envoy-external-address");
+
+/// `:authority` (HTTP/2, absolute-form HTTP/1) or the `Host` header.
+pub fn authority(parts: &Parts) -> Option<String> {
+    parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+}
+
+/// Applies the HCM's downstream header rules and returns whether the request is internal
+/// (which selects the `internal.`/`external.` cluster stats).
+pub fn apply_downstream_rules(
+    config: &HttpConnectionManager,
+    parts: &mut Parts,
+    conn: &ConnInfo,
+) -> bool {
+    let headers = &mut parts.headers;
+    if config.generate_request_id {
+        let keep = headers.get(X_REQUEST_ID).is_some_and(|v| !v.is_empty());
+        if !keep {
+            let id = uuid::Uuid::new_v4().to_string();
+            headers.insert(
+                X_REQUEST_ID,
+                HeaderValue::from_str(&id).expect("a UUID is a valid header value"),
+            );
+        }
+    }
+
+    let scheme = if conn.tls { "https" } else { "http" };
+    let internal;
+    if config.use_remote_address {
+        // The edge: this hop's peer address is the truth, so record it and decide from it.
+        let peer = conn.remote.ip();
+        if !config.skip_xff_append {
+            append_xff(headers, peer);
+        }
+        internal = is_internal(peer);
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
+        if internal {
+            headers.insert(X_ENVOY_INTERNAL, HeaderValue::from_static("true"));
+            headers.remove(X_ENVOY_EXTERNAL_ADDRESS);
+        } else {
+            headers.remove(X_ENVOY_INTERNAL);
+            if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
+                headers.insert(X_ENVOY_EXTERNAL_ADDRESS, v);
+            }
+        }
+    } else {
+        // A sidecar or inner hop: trust what the edge decided.
+        internal = headers.get(X_ENVOY_INTERNAL).is_some_and(|v| v == "true");
+        if !headers.contains_key(X_FORWARDED_PROTO) {
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
+        }
+    }
+    internal
+}
+
+fn append_xff(headers: &mut http::HeaderMap, peer: IpAddr) {
+    let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing},{peer}"),
+        _ => peer.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+}
+
+/// Envoy's default internal address set: RFC 1918, loopback, and their IPv6 equivalents.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut b = http::Request::builder().uri("/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn conn(remote: &str) -> ConnInfo {
+        ConnInfo {
+            remote: remote.parse().unwrap(),
+            local: "127.0.0.1:8080".parse().unwrap(),
+            tls: false,
+        }
+    }
+
+    fn config(use_remote_address: bool) -> HttpConnectionManager {
+        crate::proxy::test_support::hcm_config(use_remote_address)
+    }
+
+    #[test]
+    fn generates_a_uuid4_request_id_only_when_absent() {
+        let mut p = parts(&[]);
+        apply_downstream_rules(&config(false), &mut p, &conn("10.0.0.1:5000"));
+        let id = p.headers[X_REQUEST_ID].to_str().unwrap().to_string();
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+
+        let mut p = parts(&[("x-request-id", "keep-me")]);
+        apply_downstream_rules(&config(false), &mut p, &conn("10.0.0.1:5000"));
+        assert_eq!(p.headers[X_REQUEST_ID], "keep-me");
+    }
+
+    #[test]
+    fn edge_appends_xff_and_decides_internal_from_the_peer() {
+        let mut p = parts(&[("x-forwarded-for", "1.2.3.4"), ("x-envoy-internal", "true")]);
+        let internal = apply_downstream_rules(&config(true), &mut p, &conn("203.0.113.9:5000"));
+        assert!(!internal);
+        assert_eq!(p.headers[X_FORWARDED_FOR], "1.2.3.4,203.0.113.9");
+        assert!(
+            !p.headers.contains_key(X_ENVOY_INTERNAL),
+            "spoofed header removed"
+        );
+        assert_eq!(p.headers[X_FORWARDED_PROTO], "http");
+
+        let mut p = parts(&[]);
+        assert!(apply_downstream_rules(
+            &config(true),
+            &mut p,
+            &conn("10.1.2.3:5000")
+        ));
+        assert_eq!(p.headers[X_ENVOY_INTERNAL], "true");
+    }
+
+    #[test]
+    fn inner_hop_keeps_xff_and_proto() {
+        let mut p = parts(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        apply_downstream_rules(&config(false), &mut p, &conn("10.0.0.1:5000"));
+        assert_eq!(p.headers[X_FORWARDED_FOR], "1.2.3.4");
+        assert_eq!(p.headers[X_FORWARDED_PROTO], "https");
+    }
+}

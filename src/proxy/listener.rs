@@ -1,0 +1,165 @@
+//! A listener: accepts TCP connections and serves HTTP/1.1 and h2c (prior knowledge) on the same
+//! port through its HTTP connection manager, until told to drain.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::model::CodecType;
+use crate::proxy::hcm::{ConnInfo, HcmStats, HttpConnectionManager};
+use crate::proxy::stats::{Counter, Gauge, Histogram, Store};
+
+/// `listener.<addr>.` stats.
+pub struct ListenerStats {
+    pub downstream_cx_total: Counter,
+    pub downstream_cx_destroy: Counter,
+    pub downstream_cx_active: Gauge,
+    pub downstream_cx_length_ms: Histogram,
+}
+
+impl ListenerStats {
+    pub fn new(store: &Store, stat_addr: &str) -> Self {
+        let p = format!("listener.{stat_addr}.");
+        ListenerStats {
+            downstream_cx_total: store.counter(&format!("{p}downstream_cx_total")),
+            downstream_cx_destroy: store.counter(&format!("{p}downstream_cx_destroy")),
+            downstream_cx_active: store.gauge(&format!("{p}downstream_cx_active")),
+            downstream_cx_length_ms: store.histogram(&format!("{p}downstream_cx_length_ms")),
+        }
+    }
+}
+
+pub struct Listener {
+    pub name: String,
+    pub socket: TcpListener,
+    pub local_addr: SocketAddr,
+    pub codec: CodecType,
+    pub hcm: HttpConnectionManager,
+    pub stats: ListenerStats,
+    pub max_headers: usize,
+    pub max_header_list_size: u32,
+}
+
+/// Which protocol a connection turned out to speak, learned from its first request, so the
+/// `downstream_cx_http1/2_active` gauges can be balanced when it closes.
+const PROTO_UNKNOWN: u8 = 0;
+const PROTO_HTTP1: u8 = 1;
+const PROTO_HTTP2: u8 = 2;
+
+impl Listener {
+    /// Accepts until `drain` flips to true, then lets open connections finish their in-flight
+    /// requests for up to `drain_time` (Envoy's drain), then closes them.
+    pub async fn serve(self, mut drain: watch::Receiver<bool>, drain_time: Duration) {
+        let graceful = GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .max_headers(self.max_headers);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(self.max_header_list_size)
+            .max_concurrent_streams(1024);
+        let builder = match self.codec {
+            CodecType::Auto => builder,
+            CodecType::Http1 => builder.http1_only(),
+            CodecType::Http2 => builder.http2_only(),
+        };
+        let listener = Arc::new(self);
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = listener.socket.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(listener = %listener.name, %error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = drain.changed() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let conn = ConnInfo {
+                remote,
+                local: listener.local_addr,
+                tls: false,
+            };
+            let opened = Instant::now();
+            listener.stats.downstream_cx_total.inc();
+            listener.stats.downstream_cx_active.inc();
+            let hcm_stats = listener.hcm.stats();
+            hcm_stats.downstream_cx_total.inc();
+            hcm_stats.downstream_cx_active.inc();
+            let protocol = Arc::new(AtomicU8::new(PROTO_UNKNOWN));
+            let hcm = listener.hcm.clone();
+            let seen = protocol.clone();
+            let service = service_fn(move |req| {
+                let hcm = hcm.clone();
+                note_protocol(&seen, req.version(), hcm.stats());
+                async move { Ok::<_, Infallible>(hcm.handle(req, conn).await) }
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            let listener = listener.clone();
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    listener.hcm.stats().downstream_cx_protocol_error.inc();
+                    tracing::debug!(%remote, %error, "downstream connection error");
+                }
+                listener.stats.downstream_cx_active.dec();
+                listener.stats.downstream_cx_destroy.inc();
+                let length = opened.elapsed().as_millis() as u64;
+                listener.stats.downstream_cx_length_ms.record(length);
+                let hcm_stats = listener.hcm.stats();
+                hcm_stats.downstream_cx_active.dec();
+                hcm_stats.downstream_cx_destroy.inc();
+                hcm_stats.downstream_cx_length_ms.record(length);
+                match protocol.load(Ordering::Relaxed) {
+                    PROTO_HTTP1 => hcm_stats.downstream_cx_http1_active.dec(),
+                    PROTO_HTTP2 => hcm_stats.downstream_cx_http2_active.dec(),
+                    _ => {}
+                }
+            });
+        }
+        drop(listener);
+        if tokio::time::timeout(drain_time, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::info!("drain time elapsed; closing remaining connections");
+        }
+    }
+}
+
+fn note_protocol(seen: &AtomicU8, version: http::Version, stats: &HcmStats) {
+    let proto = if version == http::Version::HTTP_2 {
+        PROTO_HTTP2
+    } else {
+        PROTO_HTTP1
+    };
+    if seen
+        .compare_exchange(PROTO_UNKNOWN, proto, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
+        if proto == PROTO_HTTP2 {
+            stats.downstream_cx_http2_total.inc();
+            stats.downstream_cx_http2_active.inc();
+        } else {
+            stats.downstream_cx_http1_total.inc();
+            stats.downstream_cx_http1_active.inc();
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! HTTP/1.1 and h2c on one port, HTTP/2 upstreams, gRPC trailers through two proxies, WebSocket
+//! upgrades and streamed bodies.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use support::*;
+
+const ROUTE_ALL: &str =
+    "              - match: {prefix: \"/\"}\n                route: {cluster: up}\n";
+
+const HTTP2_OPTIONS: &str = "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        explicit_http_config: {http2_protocol_options: {}}\n";
+
+#[tokio::test]
+async fn one_port_serves_http1_and_h2c() {
+    let up = Upstream::start("up").await;
+    let proxy = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster("up", &[up.addr], ""),
+        "",
+    ))
+    .await;
+
+    let r = get(&http1(), &proxy.url("/one")).await;
+    assert_eq!(r.version(), http::Version::HTTP_11);
+    assert_eq!(body_json(r).await["version"], "HTTP/1.1");
+
+    let r = get(&h2c(), &proxy.url("/two")).await;
+    assert_eq!(r.version(), http::Version::HTTP_2);
+    assert_eq!(r.headers()["server"], "envoy");
+    let echo = body_json(r).await;
+    // Upstream stays HTTP/1.1 unless the cluster asks for HTTP/2, as in Envoy.
+    assert_eq!(echo["version"], "HTTP/1.1");
+    assert_eq!(echo["headers"]["host"], proxy.first_listener().to_string());
+
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            proxy
+                .stat("http.ingress_http.downstream_rq_completed")
+                .await
+                .as_deref()
+                == Some("2")
+        })
+        .await
+    );
+    assert_eq!(
+        proxy
+            .counter("http.ingress_http.downstream_rq_http1_total")
+            .await,
+        1
+    );
+    assert_eq!(
+        proxy
+            .counter("http.ingress_http.downstream_rq_http2_total")
+            .await,
+        1
+    );
+    assert_eq!(
+        proxy
+            .counter("http.ingress_http.downstream_cx_http2_total")
+            .await,
+        1
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_unary_passes_two_proxies_with_trailers() {
+    let up = Upstream::start("grpc-backend").await;
+    // Inner proxy (a sidecar) speaks HTTP/2 to the backend.
+    let inner = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster("up", &[up.addr], HTTP2_OPTIONS),
+        "",
+    ))
+    .await;
+    // Outer proxy speaks HTTP/2 to the sidecar, using the legacy v2-style cluster option.
+    let outer = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster(
+            "up",
+            &[inner.first_listener()],
+            "    http2_protocol_options: {}\n",
+        ),
+        "",
+    ))
+    .await;
+
+    let req = Request::post(outer.url("/grpc/gateway.AliveService/GetStatus"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(Bytes::from_static(b"\x00\x00\x00\x00\x00")))
+        .unwrap();
+    let r = h2c().request(req).await.expect("grpc call");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/grpc");
+    let collected = r.into_body().collect().await.unwrap();
+    let trailers = collected
+        .trailers()
+        .cloned()
+        .expect("trailers survive both hops");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-message"], "ok");
+    assert_eq!(collected.to_bytes().as_ref(), b"\x00\x00\x00\x00\x02hi");
+
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            inner
+                .stat("cluster.up.upstream_cx_http2_total")
+                .await
+                .as_deref()
+                == Some("1")
+        })
+        .await
+    );
+    assert_eq!(outer.counter("cluster.up.upstream_cx_http2_total").await, 1);
+    outer.stop().await;
+    inner.stop().await;
+}
+
+#[tokio::test]
+async fn request_and_response_bodies_stream_through() {
+    let up = Upstream::start("up").await;
+    let proxy = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster("up", &[up.addr], ""),
+        "",
+    ))
+    .await;
+    let payload = "x".repeat(3 * 1024 * 1024);
+    let req = Request::post(proxy.url("/upload"))
+        .body(Full::new(Bytes::from(payload.clone())))
+        .unwrap();
+    let echo = body_json(http1().request(req).await.unwrap()).await;
+    assert_eq!(echo["body"].as_str().unwrap().len(), payload.len());
+    assert_eq!(echo["method"], "POST");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_upgrade_is_passed_through_when_configured() {
+    let up = Upstream::start("ws").await;
+    let proxy = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster("up", &[up.addr], ""),
+        "          upgrade_configs: [{upgrade_type: websocket}]\n",
+    ))
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.first_listener())
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    stream.write_all(b"ping through the tunnel").await.unwrap();
+    let mut echoed = vec![0u8; 23];
+    tokio::time::timeout(Duration::from_secs(3), stream.read_exact(&mut echoed))
+        .await
+        .expect("echo in time")
+        .unwrap();
+    assert_eq!(&echoed, b"ping through the tunnel");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_upgrade_is_refused_without_upgrade_configs() {
+    let up = Upstream::start("ws").await;
+    let proxy = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster("up", &[up.addr], ""),
+        "",
+    ))
+    .await;
+    let r = get_with(
+        &http1(),
+        &proxy.url("/chat"),
+        &[("connection", "upgrade"), ("upgrade", "websocket")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(up.count(), 0);
+    proxy.stop().await;
+}
