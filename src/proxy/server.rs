@@ -16,7 +16,7 @@ use crate::config::model::{self, AccessLogFormat, AccessLogSink, NetworkFilter};
 use crate::dns::Resolver;
 use crate::proxy::access_log::{self, AccessLogger, Format, Sink};
 use crate::proxy::admin;
-use crate::proxy::cluster::discovery::Network;
+use crate::proxy::cluster::discovery::{is_pod_self, Network};
 use crate::proxy::cluster::{ClusterManager, ClusterManagerError};
 use crate::proxy::hcm::{HcmError, HttpConnectionManager};
 use crate::proxy::listener::{Listener, ListenerStats};
@@ -220,6 +220,12 @@ impl Server {
             // Stats name the listener by its configured address (scripts grep for
             // `listener.0.0.0.0_8080.`), with the real port when the config asked for port 0.
             let stat_addr = format!("{}_{}", l.address.address, local_addr.port());
+            if l.filter_chains.iter().any(|c| c.tls.is_some()) {
+                tracing::warn!(
+                    listener = %l.name,
+                    "downstream TLS (transport_socket / tls_context) is not implemented in this meshsim version yet; this listener serves plaintext HTTP"
+                );
+            }
             let chain = l.filter_chains.first();
             let Some(NetworkFilter::HttpConnectionManager(hcm_config)) =
                 chain.and_then(|c| c.filters.first())
@@ -393,7 +399,7 @@ impl Server {
 /// Inside a simulated pod, "all interfaces" and "loopback" mean the pod's own address.
 fn localize_bind(ip: IpAddr, pod_ip: Option<IpAddr>) -> IpAddr {
     match pod_ip {
-        Some(pod) if ip.is_unspecified() || ip.is_loopback() => pod,
+        Some(pod) if ip.is_unspecified() || is_pod_self(ip) => pod,
         _ => ip,
     }
 }

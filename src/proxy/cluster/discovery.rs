@@ -23,16 +23,47 @@ pub struct Network {
 
 impl Network {
     /// Inside a pod, 127.0.0.1 means the pod itself; with `--pod-ip` that is the pod's address.
+    /// Only the canonical loopback addresses are "self": other 127.x addresses are other pods.
     pub fn localize(&self, ip: IpAddr) -> IpAddr {
         match self.pod_ip {
-            Some(pod) if ip.is_loopback() => pod,
+            Some(pod) if is_pod_self(ip) => pod,
             _ => ip,
         }
     }
 }
 
+/// 127.0.0.1 and ::1, what a config means by "this pod".
+pub fn is_pod_self(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
 /// Why a STATIC endpoint cannot become a host (the config validator rejects these too; this is
 /// the runtime's guard).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_loopback_means_this_pod() {
+        let net = Network {
+            resolver: Resolver::with_nameserver("127.0.0.1:53".parse().unwrap()).unwrap(),
+            pod_ip: Some("127.0.5.1".parse().unwrap()),
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(net.localize(ip("127.0.0.1")), ip("127.0.5.1"));
+        assert_eq!(net.localize(ip("::1")), ip("127.0.5.1"));
+        assert_eq!(
+            net.localize(ip("127.0.9.2")),
+            ip("127.0.9.2"),
+            "another pod"
+        );
+        assert_eq!(net.localize(ip("10.1.2.3")), ip("10.1.2.3"));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("cluster `{cluster}`: endpoint `{address}` is not an IP address; use type STRICT_DNS for DNS names")]
 pub struct NotAnIp {

@@ -39,6 +39,12 @@ impl ClusterManager {
         let mut order = Vec::new();
         let mut warming = JoinSet::new();
         for config in configs {
+            if config.tls.is_some() {
+                tracing::warn!(
+                    cluster = %config.name,
+                    "upstream TLS (transport_socket / tls_context) is not implemented in this meshsim version yet; connections to this cluster are plaintext HTTP"
+                );
+            }
             let policy = lb_policy(&config.lb_policy);
             let stats = ClusterStats::new(store, config.stat_name());
             let initial = match config.discovery {
