@@ -289,6 +289,23 @@ async fn server_info_ready_listeners_config_dump_and_help() {
     let (status, _) = proxy.admin_get("/ready").await;
     assert_eq!(status, 200, "a GET /quitquitquit must not stop the server");
 
+    // A failed health check makes the server report DRAINING until /healthcheck/ok.
+    let (status, _) = proxy.admin_post("/healthcheck/fail").await;
+    assert_eq!(status, 200);
+    let (status, body) = proxy.admin_get("/ready").await;
+    assert_eq!((status, body.as_str()), (503, "DRAINING\n"));
+    assert_eq!(proxy.counter("server.live").await, 0);
+    proxy.admin_post("/healthcheck/ok").await;
+    let (status, _) = proxy.admin_get("/ready").await;
+    assert_eq!(status, 200);
+    assert_eq!(proxy.counter("server.live").await, 1);
+
+    let (status, _) = proxy
+        .admin_post("/logging?paths=upstream:debug,http:info")
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = proxy.admin_post("/logging?nosuchlogger=debug").await;
+    assert_eq!(status, 400);
     let (status, body) = proxy.admin_post("/logging").await;
     assert_eq!(status, 200);
     assert!(body.starts_with("active loggers:\n"));

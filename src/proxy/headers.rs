@@ -18,8 +18,21 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// Headers a `Connection:` nomination may never remove: framing, routing identity, and the
+/// headers this proxy itself sets. Otherwise a client could ask the edge to delete the
+/// `x-forwarded-for` it just appended (hiding its address) or the request id.
+fn protected(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n == "host"
+        || n == "content-length"
+        || n == "x-request-id"
+        || n.starts_with("x-forwarded-")
+        || n.starts_with("x-envoy-")
+}
+
 /// Removes hop-by-hop headers. `keep_upgrade` preserves `Connection: upgrade` + `Upgrade` for a
-/// WebSocket handshake the HCM has decided to pass through.
+/// WebSocket handshake the HCM has decided to pass through. `te: trailers` survives (gRPC needs
+/// it end to end, and Envoy keeps exactly that value).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -27,13 +40,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
+        .filter(|name| !(protected(name) || keep_upgrade && name == header::UPGRADE))
         .collect();
     for name in named {
         headers.remove(name);
     }
+    let te_trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
     for name in &HOP_BY_HOP {
         headers.remove(name);
+    }
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -144,13 +166,38 @@ mod tests {
             ("keep-alive", "timeout=5"),
             ("x-secret", "1"),
             ("transfer-encoding", "chunked"),
-            ("te", "trailers"),
+            ("te", "gzip"),
             ("upgrade", "websocket"),
             ("x-kept", "yes"),
         ]);
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn te_trailers_survives_for_grpc() {
+        let mut h = map(&[("te", "trailers, deflate")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn connection_cannot_nominate_protected_headers() {
+        let mut h = map(&[
+            (
+                "connection",
+                "x-forwarded-for, x-request-id, x-envoy-internal, host, x-other",
+            ),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-request-id", "r"),
+            ("x-envoy-internal", "true"),
+            ("host", "h"),
+            ("x-other", "gone"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 4);
+        assert!(!h.contains_key("x-other"));
     }
 
     #[test]

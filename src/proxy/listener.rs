@@ -61,15 +61,18 @@ impl Listener {
     pub async fn serve(self, mut drain: watch::Receiver<bool>, drain_time: Duration) {
         let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The header budget (`max_request_headers_kb`, 60 KiB by default) bounds HTTP/1 reads
+        // too: hyper answers 431 when the head does not fit its buffer.
         builder
             .http1()
             .timer(TokioTimer::new())
-            .max_headers(self.max_headers);
+            .max_headers(self.max_headers)
+            .max_buf_size((self.max_header_list_size as usize).max(8192));
         builder
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(self.max_header_list_size)
-            .max_concurrent_streams(1024);
+            .max_concurrent_streams(100);
         let builder = match self.codec {
             CodecType::Auto => builder,
             CodecType::Http1 => builder.http1_only(),

@@ -2,7 +2,8 @@
 //! grep for them ("no healthy upstream", "upstream connect error or disconnect/reset before
 //! headers. reset reason: connection failure", "upstream request timeout").
 
-use http::header::{HeaderValue, CONTENT_TYPE};
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode};
 
 use crate::proxy::body::{self, Body};
@@ -16,26 +17,23 @@ pub fn upstream_reset_body(reason: &str) -> String {
 }
 
 /// A local reply: `text/plain` when there is a body, none otherwise (Envoy's 404 for an
-/// unmatched route is empty).
-pub fn reply(status: u16, text: &str, head_request: bool) -> Response<Body> {
+/// unmatched route is empty). Direct responses may be binary; cloning `Bytes` only bumps a
+/// reference count.
+pub fn reply(status: u16, content: impl Into<Bytes>, head_request: bool) -> Response<Body> {
+    let content = content.into();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = if text.is_empty() || head_request {
+    let length = content.len();
+    let mut response = if content.is_empty() || head_request {
         Response::new(body::empty())
     } else {
-        let mut r = Response::new(body::full(text.to_string()));
+        let mut r = Response::new(body::full(content));
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         r
     };
-    if !text.is_empty() {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(text.len()));
-    } else {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    }
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(length));
     *response.status_mut() = status;
     response
 }

@@ -110,7 +110,7 @@ pub struct Shared {
     pub started_at: std::time::SystemTime,
     state: AtomicU8,
     /// Set by POST /healthcheck/fail, cleared by /healthcheck/ok.
-    pub healthcheck_failed: AtomicBool,
+    healthcheck_failed: AtomicBool,
     /// `(name, bound address)` of every listener, for `/listeners`.
     pub listener_addrs: Vec<(String, SocketAddr)>,
     /// Flipped to stop accepting and drain (`/drain_listeners`, shutdown).
@@ -121,8 +121,22 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// A failed health check (`POST /healthcheck/fail`) reports DRAINING, as in Envoy.
     pub fn state(&self) -> ServerState {
+        if self.healthcheck_failed.load(Ordering::Relaxed) {
+            return ServerState::Draining;
+        }
         ServerState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// `/healthcheck/fail` and `/healthcheck/ok`.
+    pub fn set_healthcheck_failed(&self, failed: bool) {
+        self.healthcheck_failed.store(failed, Ordering::Relaxed);
+        let state = self.state();
+        self.store.gauge("server.state").set(state as u64);
+        self.store
+            .gauge("server.live")
+            .set(u64::from(state == ServerState::Live));
     }
 
     fn set_state(&self, state: ServerState) {
@@ -219,7 +233,9 @@ impl Server {
             })?;
             // Stats name the listener by its configured address (scripts grep for
             // `listener.0.0.0.0_8080.`), with the real port when the config asked for port 0.
-            let stat_addr = format!("{}_{}", l.address.address, local_addr.port());
+            let stat_addr = SocketAddr::new(ip, local_addr.port())
+                .to_string()
+                .replace(':', "_");
             if l.filter_chains.iter().any(|c| c.tls.is_some()) {
                 tracing::warn!(
                     listener = %l.name,

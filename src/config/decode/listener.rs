@@ -2,12 +2,13 @@
 //! manager; a listener without a name gets a generated one, as in Envoy.
 
 use super::super::model::{FilterChain, Listener, NetworkFilter, SocketAddress};
+use super::super::node::Span;
 use super::address::{address, Host};
 use super::extensions::{self, Category, HCM, NETWORK_FILTER};
 use super::hcm::http_connection_manager;
 use super::scalars;
 use super::tls::{tls_context, transport_socket, Side, Tls};
-use super::{Decoder, Field, ListenerSite, Message, Site};
+use super::{Decoder, Field, ListenerSite, Message, Obj, Site};
 
 /// Envoy's default `per_connection_buffer_limit_bytes` (1 MiB).
 pub const DEFAULT_BUFFER_LIMIT: u32 = 1024 * 1024;
@@ -160,18 +161,15 @@ pub fn listener(d: &mut Decoder, f: &Field, index: usize, any: bool) -> Option<L
         .and_then(|v| scalars::u32(d, &v))
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
     let addr = addr?;
-    d.facts.listeners.push(ListenerSite {
-        name: configured_name.as_ref().map(|n| Site {
-            name: n.clone(),
-            span: name_field.as_ref().map_or(o.span(), |f| f.value_span()),
-            path: name_field
-                .as_ref()
-                .map_or(String::new(), |f| f.path.clone()),
-        }),
-        address: addr.clone(),
+    record_listener_site(
+        d,
+        &o,
+        name_field.as_ref(),
+        configured_name.as_ref(),
+        &addr,
         address_span,
-        path: address_path,
-    });
+        address_path,
+    );
     let name = configured_name.unwrap_or_else(|| generated_listener_name(index, &addr));
     Some(Listener {
         name,
@@ -248,6 +246,29 @@ fn network_filter(d: &mut Decoder, f: &Field) -> Option<NetworkFilter> {
     }
     let hcm = http_connection_manager(d, r.config.as_ref(), r.config_is_any, r.legacy, &f.clone())?;
     Some(NetworkFilter::HttpConnectionManager(Box::new(hcm)))
+}
+
+/// Records where a listener was declared, for the cross-listener checks in `validate`
+/// (duplicate addresses and names). Shared by the v3 and v1 decoders.
+pub fn record_listener_site(
+    d: &mut Decoder,
+    o: &Obj<'_>,
+    name_field: Option<&Field<'_>>,
+    configured_name: Option<&String>,
+    address: &SocketAddress,
+    address_span: Span,
+    address_path: String,
+) {
+    d.facts.listeners.push(ListenerSite {
+        name: configured_name.map(|n| Site {
+            name: n.clone(),
+            span: name_field.map_or(o.span(), |f| f.value_span()),
+            path: name_field.map_or(String::new(), |f| f.path.clone()),
+        }),
+        address: address.clone(),
+        address_span,
+        path: address_path,
+    });
 }
 
 #[cfg(test)]

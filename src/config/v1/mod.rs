@@ -16,8 +16,10 @@ use super::decode::bootstrap::{runtime, DEFAULT_STATS_FLUSH_INTERVAL};
 use super::decode::cluster::{
     check_endpoint_rules, required_name, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DNS_REFRESH_RATE,
 };
-use super::decode::listener::{generated_listener_name, DEFAULT_BUFFER_LIMIT};
-use super::decode::{scalars, Decoder, Field, ListenerSite, Message, Site};
+use super::decode::listener::{
+    generated_listener_name, record_listener_site, DEFAULT_BUFFER_LIMIT,
+};
+use super::decode::{scalars, Decoder, Field, Message};
 use super::diagnostics::Diagnostic;
 use super::model::{
     AccessLog, AccessLogFormat, AccessLogSink, Admin, Bootstrap, Cluster, DiscoveryType,
@@ -340,18 +342,15 @@ fn listener(d: &mut Decoder, f: &Field, index: usize) -> Option<Listener> {
         .and_then(|v| scalars::u32(d, &v))
         .unwrap_or(DEFAULT_BUFFER_LIMIT);
     let addr = addr?;
-    d.facts.listeners.push(ListenerSite {
-        name: configured.as_ref().map(|n| Site {
-            name: n.clone(),
-            span: name_field.as_ref().map_or(o.span(), |f| f.value_span()),
-            path: name_field
-                .as_ref()
-                .map_or(String::new(), |f| f.path.clone()),
-        }),
-        address: addr.clone(),
+    record_listener_site(
+        d,
+        &o,
+        name_field.as_ref(),
+        configured.as_ref(),
+        &addr,
         address_span,
-        path: address_path,
-    });
+        address_path,
+    );
     Some(Listener {
         name: configured.unwrap_or_else(|| generated_listener_name(index, &addr)),
         address: addr,

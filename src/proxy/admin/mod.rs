@@ -7,7 +7,6 @@ mod stats;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -293,11 +292,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             text(status, format!("{}\n", state.name()))
         }
         "/healthcheck/fail" => {
-            shared.healthcheck_failed.store(true, Ordering::Relaxed);
+            shared.set_healthcheck_failed(true);
             ok()
         }
         "/healthcheck/ok" => {
-            shared.healthcheck_failed.store(false, Ordering::Relaxed);
+            shared.set_healthcheck_failed(false);
             ok()
         }
         "/reset_counters" => {
@@ -335,8 +334,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// `/logging`: with no parameters lists the loggers; `?level=L` sets every logger. meshsim has
-/// one process-wide level, so the list shows it for Envoy's logger names.
+/// `/logging`: with no parameters lists the loggers; `?level=L` sets every logger;
+/// `?<logger>=<level>` and `?paths=a:L1,b:L2` set named loggers. meshsim has one process-wide
+/// level, so naming a logger sets that level for the process; names and levels are still
+/// validated as Envoy does (400 with the usage text).
 fn logging(params: &[(String, String)]) -> Response<Body> {
     const LEVELS: [&str; 7] = [
         "trace", "debug", "info", "warning", "error", "critical", "off",
@@ -351,15 +352,29 @@ fn logging(params: &[(String, String)]) -> Response<Body> {
         "router",
         "upstream",
     ];
-    if let Some((_, level)) = params.iter().find(|(k, _)| k == "level") {
-        if !LEVELS.contains(&level.as_str()) {
-            return text(StatusCode::BAD_REQUEST, logging_usage());
+    let mut requested: Vec<(&str, &str)> = Vec::new();
+    for (key, value) in params {
+        match key.as_str() {
+            "level" => requested.push(("*", value)),
+            "paths" => {
+                for pair in value.split(',').filter(|p| !p.is_empty()) {
+                    match pair.split_once(':') {
+                        Some((logger, level)) => requested.push((logger, level)),
+                        None => return text(StatusCode::BAD_REQUEST, logging_usage()),
+                    }
+                }
+            }
+            logger => requested.push((logger, value)),
         }
+    }
+    let valid = requested.iter().all(|(logger, level)| {
+        (*logger == "*" || LOGGERS.contains(logger)) && LEVELS.contains(level)
+    });
+    if !valid {
+        return text(StatusCode::BAD_REQUEST, logging_usage());
+    }
+    if let Some((_, level)) = requested.last() {
         crate::proxy::logging::set_level(level);
-    } else if let Some((key, _)) = params.first() {
-        if !LOGGERS.contains(&key.as_str()) {
-            return text(StatusCode::BAD_REQUEST, logging_usage());
-        }
     }
     let level = crate::proxy::logging::current_level();
     let mut out = String::from("active loggers:\n");
@@ -411,18 +426,29 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 }
 
 fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
+            b'%' => match (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
                     i += 3;
                     continue;
                 }
-                Err(_) => out.push(b'%'),
+                _ => out.push(b'%'),
             },
             b'+' => out.push(b' '),
             b => out.push(b),
@@ -477,6 +503,17 @@ mod tests {
                 ("usedonly".to_string(), String::new())
             ]
         );
+    }
+
+    #[test]
+    fn malformed_escapes_never_panic() {
+        assert_eq!(percent_decode("%a\u{e9}"), "%a\u{e9}");
+        assert_eq!(
+            percent_decode("%+1x%"),
+            "% 1x%",
+            "`+` is a space in a query string"
+        );
+        assert_eq!(percent_decode("%41%4a"), "AJ");
     }
 
     #[test]

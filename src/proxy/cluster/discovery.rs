@@ -125,25 +125,26 @@ pub async fn resolve_once(core: &ClusterCore, net: &Network) -> bool {
                     addrs.truncate(1);
                 }
                 for ip in addrs {
-                    fresh.push(Host::new(
-                        SocketAddr::new(net.localize(ip), endpoint.address.port),
-                        endpoint.hostname.clone().unwrap_or_else(|| name.clone()),
-                        endpoint.weight,
-                        endpoint.priority,
-                    ));
+                    fresh.push(
+                        Host::new(
+                            SocketAddr::new(net.localize(ip), endpoint.address.port),
+                            endpoint.hostname.clone().unwrap_or_else(|| name.clone()),
+                            endpoint.weight,
+                            endpoint.priority,
+                        )
+                        .resolved_from(name),
+                    );
                 }
             }
             Err(error) => {
                 all_ok = false;
                 core.stats.update_failure.inc();
                 tracing::warn!(cluster = %cluster.name, host = %name, %error, "DNS resolution failed; keeping the previous hosts");
-                for old in current.hosts.iter().filter(|h| &h.hostname == name) {
-                    fresh.push(Host::new(
-                        old.address,
-                        old.hostname.clone(),
-                        old.weight,
-                        old.priority,
-                    ));
+                for old in current.hosts.iter().filter(|h| &h.dns_name == name) {
+                    fresh.push(
+                        Host::new(old.address, old.hostname.clone(), old.weight, old.priority)
+                            .resolved_from(name),
+                    );
                 }
             }
         }

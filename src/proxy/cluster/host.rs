@@ -14,6 +14,9 @@ pub struct Host {
     pub hostname: String,
     pub weight: u32,
     pub priority: u32,
+    /// The DNS name this host was resolved from (empty for static endpoints), so a failed
+    /// re-resolution can keep exactly that name's previous hosts.
+    pub dns_name: String,
     /// `ip:port`, what ring hash and maglev hash.
     hash_key: String,
     pub stats: HostStats,
@@ -56,9 +59,17 @@ impl Host {
             hostname,
             weight: weight.max(1),
             priority,
+            dns_name: String::new(),
             hash_key: address.to_string(),
             stats: HostStats::default(),
         }
+    }
+}
+
+impl Host {
+    pub fn resolved_from(mut self, dns_name: &str) -> Self {
+        self.dns_name = dns_name.to_string();
+        self
     }
 }
 

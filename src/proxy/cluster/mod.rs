@@ -18,16 +18,25 @@ pub use host::Host;
 pub use manager::{ClusterManager, ClusterManagerError};
 pub use stats::ClusterStats;
 
-/// The hosts of a cluster at one moment, with a balancer built for exactly these hosts.
+/// The hosts of a cluster at one moment, with a balancer built for exactly the hosts that take
+/// traffic: those of the lowest priority level present (higher levels are failover).
 pub struct HostSet {
     pub hosts: Vec<Arc<Host>>,
+    pub active: Vec<Arc<Host>>,
     pub lb: lb::LoadBalancer,
 }
 
 impl HostSet {
     pub fn new(policy: &lb::Policy, hosts: Vec<Arc<Host>>) -> Self {
+        let top = hosts.iter().map(|h| h.priority).min().unwrap_or(0);
+        let active: Vec<Arc<Host>> = hosts
+            .iter()
+            .filter(|h| h.priority == top)
+            .cloned()
+            .collect();
         HostSet {
-            lb: lb::LoadBalancer::new(policy, &hosts),
+            lb: lb::LoadBalancer::new(policy, &active),
+            active,
             hosts,
         }
     }
@@ -47,8 +56,8 @@ impl ClusterCore {
         let set = self.hosts.load();
         let index = set
             .lb
-            .pick(&set.hosts, &lb::PickContext { hash, attempt: 0 })?;
-        set.hosts.get(index).cloned()
+            .pick(&set.active, &lb::PickContext { hash, attempt: 0 })?;
+        set.active.get(index).cloned()
     }
 
     /// Installs a new host list, keeping the existing `Host` (and its counters) for addresses

@@ -31,6 +31,9 @@ pub struct UpstreamLeg {
     pub internal: bool,
 }
 
+/// Finished exactly once, when dropped: after the response body ended (via [`Exchange::respond`])
+/// or because the request was cancelled before any response (the client went away, an HTTP/2
+/// RST_STREAM). Either way every gauge it raised is lowered and the access log gets its line.
 pub struct Exchange {
     pub shared: Arc<Shared>,
     pub start: Instant,
@@ -53,29 +56,76 @@ pub struct Exchange {
     pub upstream: Option<UpstreamLeg>,
     /// Start to first upstream response byte.
     pub response_duration: Option<std::time::Duration>,
+    /// Set by `respond`; None at drop time means the request was cancelled unanswered.
+    response: Option<ResponseFacts>,
+}
+
+struct ResponseFacts {
+    code: u16,
+    headers: Option<HeaderMap>,
+    bytes_sent: Arc<AtomicU64>,
 }
 
 impl Exchange {
+    pub fn new(
+        shared: Arc<Shared>,
+        conn: ConnInfo,
+        parts: &http::request::Parts,
+        authority: Option<String>,
+        bytes_received: Arc<AtomicU64>,
+    ) -> Self {
+        Exchange {
+            request_headers: (!shared.access_logs.is_empty()).then(|| parts.headers.clone()),
+            shared,
+            start: Instant::now(),
+            start_time: SystemTime::now(),
+            conn,
+            method: parts.method.clone(),
+            version: parts.version,
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into()),
+            authority,
+            original_path: None,
+            route_name: None,
+            cluster_name: None,
+            upstream_host: None,
+            response_flags: ResponseFlags::empty(),
+            response_code_details: "via_upstream",
+            bytes_received,
+            upstream: None,
+            response_duration: None,
+            response: None,
+        }
+    }
+
     /// Hands the response out, counting its class now and finishing the exchange when its body
     /// ends (or is dropped because the client went away).
     pub fn respond(mut self, response: Response<Body>) -> Response<Body> {
         let code = response.status().as_u16();
         self.shared.stats.record_response_class(code);
-        let response_headers =
-            (!self.shared.access_logs.is_empty()).then(|| response.headers().clone());
         let bytes_sent = Arc::new(AtomicU64::new(0));
-        let sent = bytes_sent.clone();
+        self.response = Some(ResponseFacts {
+            code,
+            headers: (!self.shared.access_logs.is_empty()).then(|| response.headers().clone()),
+            bytes_sent: bytes_sent.clone(),
+        });
         let (parts, body) = response.into_parts();
         let on_end = Box::new(move |end: EndOfStream| {
-            if end == EndOfStream::Abandoned {
-                self.response_flags
-                    .insert(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);
+            match end {
+                EndOfStream::Complete => {}
+                EndOfStream::Abandoned => {
+                    self.response_flags
+                        .insert(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);
+                }
+                EndOfStream::Error => {
+                    self.response_flags
+                        .insert(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION);
+                }
             }
-            if end == EndOfStream::Error {
-                self.response_flags
-                    .insert(ResponseFlags::UPSTREAM_CONNECTION_TERMINATION);
-            }
-            self.finish(code, response_headers, sent.load(Ordering::Relaxed));
+            drop(self);
         });
         Response::from_parts(
             parts,
@@ -83,23 +133,44 @@ impl Exchange {
         )
     }
 
-    fn finish(self, code: u16, response_headers: Option<HeaderMap>, bytes_sent: u64) {
+    fn finish(&mut self) {
         let duration = self.start.elapsed();
+        let answered = self.response.is_some();
         if let Some(leg) = &self.upstream {
-            let millis = leg.started.elapsed().as_millis() as u64;
-            leg.cluster.stats.record_completed(leg.internal, millis);
-            leg.cluster.stats.upstream_rq_active.dec();
+            let stats = &leg.cluster.stats;
+            if answered {
+                stats.record_completed(leg.internal, leg.started.elapsed().as_millis() as u64);
+            } else {
+                // The downstream went away before the upstream answered: Envoy resets the
+                // upstream request locally.
+                stats.upstream_rq_tx_reset.inc();
+            }
+            stats.upstream_rq_active.dec();
             leg.host.stats.rq_active.fetch_sub(1, Ordering::Relaxed);
         }
         let stats = &self.shared.stats;
-        stats.downstream_rq_completed.inc();
-        stats.listener.downstream_rq_completed.inc();
+        if answered {
+            stats.downstream_rq_completed.inc();
+            stats.listener.downstream_rq_completed.inc();
+        } else {
+            stats.downstream_rq_rx_reset.inc();
+            self.response_flags
+                .insert(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);
+        }
         stats.downstream_rq_time.record(duration.as_millis() as u64);
         stats.downstream_rq_active.dec();
 
         if self.shared.access_logs.is_empty() {
             return;
         }
+        let (code, response_headers, bytes_sent) = match self.response.take() {
+            Some(r) => (
+                Some(r.code),
+                r.headers,
+                r.bytes_sent.load(Ordering::Relaxed),
+            ),
+            None => (None, None, 0),
+        };
         let info = StreamInfo {
             start_time: self.start_time,
             protocol: match self.version {
@@ -107,15 +178,15 @@ impl Exchange {
                 Version::HTTP_2 => Protocol::Http2,
                 _ => Protocol::Http11,
             },
-            request_headers: self.request_headers.unwrap_or_default(),
-            method: self.method,
-            path: self.path,
-            authority: self.authority,
+            request_headers: self.request_headers.take().unwrap_or_default(),
+            method: self.method.clone(),
+            path: std::mem::take(&mut self.path),
+            authority: self.authority.take(),
             scheme: Some(if self.conn.tls { "https" } else { "http" }.to_string()),
-            original_path: self.original_path,
+            original_path: self.original_path.take(),
             response_headers,
             response_trailers: None,
-            response_code: Some(code),
+            response_code: code,
             response_code_details: Some(self.response_code_details.to_string()),
             response_flags: self.response_flags,
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
@@ -124,16 +195,22 @@ impl Exchange {
             request_duration: None,
             response_duration: self.response_duration,
             upstream_host: self.upstream_host,
-            upstream_cluster: self.cluster_name,
+            upstream_cluster: self.cluster_name.take(),
             upstream_local_address: None,
             upstream_request_attempt_count: self.upstream.as_ref().map(|_| 1),
             downstream_remote_address: Some(self.conn.remote),
             downstream_local_address: Some(self.conn.local),
-            route_name: self.route_name,
+            route_name: self.route_name.take(),
             requested_server_name: None,
         };
         for logger in &self.shared.access_logs {
             logger.log(&info);
         }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderName, HeaderValue, COOKIE, HOST, UPGRADE};
+use http::header::{HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, UPGRADE};
 use http::request::Parts;
 use http::{Request, Response};
 use hyper::upgrade::OnUpgrade;
@@ -40,6 +40,8 @@ pub struct Leg<'a> {
     /// Route, virtual host and route-config header edits, innermost first.
     pub mutations: [&'a Mutations; 3],
     pub internal: bool,
+    /// The protocol the client asked to upgrade to (already removed from the headers).
+    pub upgrade: Option<String>,
     pub authority: Option<&'a str>,
     pub path: &'a str,
     pub query: Option<&'a str>,
@@ -49,6 +51,19 @@ impl Leg<'_> {
     pub async fn run(self, ex: &mut Exchange, mut parts: Parts, body: Body) -> Response<Body> {
         let shared = self.shared;
         let head = parts.method == http::Method::HEAD;
+        let downstream_upgrade = match &self.upgrade {
+            None => None,
+            Some(kind) if shared.config.upgrade_types.iter().any(|t| t == kind) => parts
+                .extensions
+                .remove::<OnUpgrade>()
+                .map(|on| (on, kind.clone())),
+            Some(_) => {
+                // Envoy refuses upgrades the HCM is not configured for.
+                shared.stats.downstream_rq_ws_on_non_ws_route.inc();
+                ex.response_code_details = "upgrade_failed";
+                return local_reply::reply(403, "", head);
+            }
+        };
         let draw = fastrand::u32(..);
         let Some((name, weighted)) = self.forward.choose_cluster(&parts.headers, draw) else {
             shared.stats.no_cluster.inc();
@@ -73,24 +88,6 @@ impl Leg<'_> {
         };
         ex.upstream_host = Some(host.address);
 
-        let upgrade = parts
-            .headers
-            .get(UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_ascii_lowercase);
-        let downstream_upgrade = match &upgrade {
-            None => None,
-            Some(kind) if shared.config.upgrade_types.iter().any(|t| t == kind) => {
-                parts.extensions.remove::<OnUpgrade>()
-            }
-            Some(_) => {
-                // Envoy refuses upgrades the HCM is not configured for.
-                shared.stats.downstream_rq_ws_on_non_ws_route.inc();
-                ex.response_code_details = "upgrade_failed";
-                return local_reply::reply(403, "", head);
-            }
-        };
-
         if let Some(new_path) =
             self.forward
                 .rewrite_path(&self.route.matcher, self.path, self.query)
@@ -103,7 +100,14 @@ impl Leg<'_> {
                 parts.uri = uri;
             }
         }
-        strip_hop_by_hop(&mut parts.headers, downstream_upgrade.is_some());
+        if let Some((_, kind)) = &downstream_upgrade {
+            parts
+                .headers
+                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Ok(v) = HeaderValue::from_str(kind) {
+                parts.headers.insert(UPGRADE, v);
+            }
+        }
         self.rewrite_host(&mut parts, &host.hostname);
 
         let timeout = parts
@@ -120,7 +124,7 @@ impl Leg<'_> {
                 );
             }
         }
-        if let Some(c) = &shared.service_cluster {
+        if let Some(c) = shared.service_cluster.as_ref().filter(|_| self.internal) {
             parts
                 .headers
                 .insert(X_ENVOY_DOWNSTREAM_SERVICE_CLUSTER, c.clone());
@@ -186,7 +190,7 @@ impl Leg<'_> {
                 fail(503);
                 return local_reply::reply(
                     503,
-                    &local_reply::upstream_reset_body(error.reset_reason()),
+                    local_reply::upstream_reset_body(error.reset_reason()),
                     head,
                 );
             }
@@ -204,7 +208,7 @@ impl Leg<'_> {
         }
         let (mut rparts, rbody) = response.into_parts();
         let tunnel = match (code, downstream_upgrade) {
-            (101, Some(down)) => rparts.extensions.remove::<OnUpgrade>().map(|up| (down, up)),
+            (101, Some((down, _))) => rparts.extensions.remove::<OnUpgrade>().map(|up| (down, up)),
             _ => None,
         };
         strip_hop_by_hop(&mut rparts.headers, tunnel.is_some());
@@ -231,7 +235,7 @@ impl Leg<'_> {
                 .flatten(),
             HostRewriteEntry::Header(h) => parts.headers.get(h).cloned(),
             HostRewriteEntry::PathRegex(re, sub) => {
-                HeaderValue::from_str(&re.replace(self.path, sub.as_str())).ok()
+                HeaderValue::from_str(&re.replace_all(self.path, sub.as_str())).ok()
             }
         };
         let host = rewritten.or_else(|| self.authority.and_then(|a| HeaderValue::from_str(a).ok()));

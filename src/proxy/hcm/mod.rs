@@ -9,7 +9,6 @@ mod stats;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use http::header::{HeaderValue, LOCATION, SERVER};
@@ -20,6 +19,7 @@ use crate::config::model::{self, HttpFilterKind, ServerHeaderTransformation};
 use crate::proxy::access_log::{AccessLogger, ResponseFlags};
 use crate::proxy::body::{self, Body, Observed};
 use crate::proxy::cluster::ClusterManager;
+use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::local_reply;
 use crate::proxy::router::matcher::RequestView;
 use crate::proxy::router::{redirect_location, Action, RouteTable, RouteTableError};
@@ -105,33 +105,20 @@ impl HttpConnectionManager {
 
         let (mut parts, body) = req.into_parts();
         let authority = request::authority(&parts);
+        // Hop-by-hop headers belong to the client's connection: drop them before this hop adds
+        // its own headers, so a `Connection:` nomination cannot remove what the proxy sets.
+        let upgrade = request::take_upgrade(&mut parts.headers);
+        strip_hop_by_hop(&mut parts.headers, false);
         let internal = request::apply_downstream_rules(&shared.config, &mut parts, &conn);
         let bytes_received = Arc::new(AtomicU64::new(0));
         let body = body::boxed(Observed::new(body, bytes_received.clone(), None));
-        let mut exchange = Exchange {
-            shared: shared.clone(),
-            start: Instant::now(),
-            start_time: SystemTime::now(),
+        let mut exchange = Exchange::new(
+            shared.clone(),
             conn,
-            method: parts.method.clone(),
-            version: parts.version,
-            path: parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into()),
-            authority: authority.clone(),
-            request_headers: (!shared.access_logs.is_empty()).then(|| parts.headers.clone()),
-            original_path: None,
-            route_name: None,
-            cluster_name: None,
-            upstream_host: None,
-            response_flags: ResponseFlags::empty(),
-            response_code_details: "via_upstream",
+            &parts,
+            authority.clone(),
             bytes_received,
-            upstream: None,
-            response_duration: None,
-        };
+        );
         let head = parts.method == http::Method::HEAD;
 
         let table = shared.routes.load();
@@ -161,11 +148,7 @@ impl HttpConnectionManager {
             Action::Direct { status, body } => {
                 stats.rq_direct_response.inc();
                 exchange.response_code_details = "direct_response";
-                let text = body
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default();
-                local_reply::reply(*status, &text, head)
+                local_reply::reply(*status, body.clone().unwrap_or_default(), head)
             }
             Action::Redirect(r) => {
                 stats.rq_redirect.inc();
@@ -178,7 +161,7 @@ impl HttpConnectionManager {
                     &path,
                     query.as_deref(),
                 );
-                let mut response = local_reply::reply(r.response_code, "", head);
+                let mut response = local_reply::reply(r.action.response_code, "", head);
                 if let Ok(v) = HeaderValue::from_str(&location) {
                     response.headers_mut().insert(LOCATION, v);
                 }
@@ -191,6 +174,7 @@ impl HttpConnectionManager {
                     forward: f,
                     mutations: [&route.mutations, &vhost.mutations, &table.mutations],
                     internal,
+                    upgrade,
                     authority: authority.as_deref(),
                     path: &path,
                     query: query.as_deref(),

@@ -32,6 +32,43 @@ pub fn authority(parts: &Parts) -> Option<String> {
         })
 }
 
+/// Headers only an internal (trusted) hop may send; Envoy removes them from external requests
+/// at the edge so an internet client cannot, say, switch off the route timeout.
+const INTERNAL_ONLY: [&str; 12] = [
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-original-path",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-hedge-on-per-try-timeout",
+    "x-envoy-retriable-status-codes",
+];
+
+/// The protocol a request asks to upgrade to (lower-cased), taken out of the headers. An `h2c`
+/// upgrade (what `curl --http2` sends over cleartext) is dropped, as Envoy's HTTP/1 codec
+/// does, and the request is served as HTTP/1.1.
+pub fn take_upgrade(headers: &mut http::HeaderMap) -> Option<String> {
+    let wants_upgrade = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let upgrade = headers
+        .remove(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok().map(str::to_ascii_lowercase));
+    if upgrade.as_deref() == Some("h2c") {
+        headers.remove("http2-settings");
+        return None;
+    }
+    upgrade.filter(|_| wants_upgrade)
+}
+
 /// Applies the HCM's downstream header rules and returns whether the request is internal
 /// (which selects the `internal.`/`external.` cluster stats).
 pub fn apply_downstream_rules(
@@ -61,6 +98,11 @@ pub fn apply_downstream_rules(
         }
         internal = is_internal(peer);
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
+        if !internal {
+            for name in INTERNAL_ONLY {
+                headers.remove(name);
+            }
+        }
         if internal {
             headers.insert(X_ENVOY_INTERNAL, HeaderValue::from_static("true"));
             headers.remove(X_ENVOY_EXTERNAL_ADDRESS);
@@ -154,6 +196,50 @@ mod tests {
             &conn("10.1.2.3:5000")
         ));
         assert_eq!(p.headers[X_ENVOY_INTERNAL], "true");
+    }
+
+    #[test]
+    fn edge_removes_internal_only_headers_from_external_requests() {
+        let mut p = parts(&[
+            ("x-envoy-upstream-rq-timeout-ms", "0"),
+            ("x-envoy-original-path", "/admin"),
+            ("x-envoy-retry-on", "5xx"),
+        ]);
+        apply_downstream_rules(&config(true), &mut p, &conn("203.0.113.9:5000"));
+        assert!(!p.headers.contains_key("x-envoy-upstream-rq-timeout-ms"));
+        assert!(!p.headers.contains_key("x-envoy-original-path"));
+        assert!(!p.headers.contains_key("x-envoy-retry-on"));
+
+        let mut p = parts(&[("x-envoy-upstream-rq-timeout-ms", "100")]);
+        apply_downstream_rules(&config(true), &mut p, &conn("10.0.0.2:5000"));
+        assert_eq!(
+            p.headers["x-envoy-upstream-rq-timeout-ms"], "100",
+            "internal keeps it"
+        );
+    }
+
+    #[test]
+    fn h2c_upgrades_are_ignored_and_websocket_is_taken() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("Upgrade, HTTP2-Settings"),
+        );
+        h.insert("upgrade", HeaderValue::from_static("h2c"));
+        h.insert(
+            "http2-settings",
+            HeaderValue::from_static("AAMAAABkAAQAoAAAAAIAAAAA"),
+        );
+        assert_eq!(take_upgrade(&mut h), None);
+        assert!(!h.contains_key("upgrade") && !h.contains_key("http2-settings"));
+
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        h.insert("upgrade", HeaderValue::from_static("WebSocket"));
+        assert_eq!(take_upgrade(&mut h).as_deref(), Some("websocket"));
     }
 
     #[test]

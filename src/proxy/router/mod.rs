@@ -19,7 +19,7 @@ use crate::config::model::{
 use crate::proxy::headers::{self, CompiledHeader, InvalidHeader};
 
 use domains::DomainIndex;
-use matcher::{full_match_regex, BadRegex, CompiledMatch, RequestView};
+use matcher::{BadRegex, CompiledMatch, RequestView};
 
 pub use redirect::redirect_location;
 
@@ -95,7 +95,7 @@ pub struct RouteEntry {
 #[derive(Debug)]
 pub enum Action {
     Forward(Box<ForwardEntry>),
-    Redirect(RedirectAction),
+    Redirect(RedirectEntry),
     Direct { status: u16, body: Option<Bytes> },
 }
 
@@ -155,7 +155,9 @@ impl RouteTable {
                             CompileError::Header(e) => header_err(e),
                         })?))
                     }
-                    RouteAction::Redirect(r) => Action::Redirect(r.clone()),
+                    RouteAction::Redirect(r) => {
+                        Action::Redirect(RedirectEntry::compile(r).map_err(regex_err)?)
+                    }
                     RouteAction::DirectResponse(d) => Action::Direct {
                         status: d.status,
                         body: d.body.clone().map(Bytes::from),
@@ -239,10 +241,11 @@ fn compile_forward(f: &crate::config::model::ForwardAction) -> Result<ForwardEnt
                 })
             })?)
         }
-        HostRewrite::PathRegex(r) => HostRewriteEntry::PathRegex(
-            full_match_regex(&r.pattern).map_err(CompileError::Regex)?,
-            re2_substitution(&r.substitution),
-        ),
+        HostRewrite::PathRegex(r) => {
+            let (re, sub) =
+                compile_rewrite(&r.pattern, &r.substitution).map_err(CompileError::Regex)?;
+            HostRewriteEntry::PathRegex(re, sub)
+        }
     };
     Ok(ForwardEntry {
         cluster,
@@ -251,21 +254,48 @@ fn compile_forward(f: &crate::config::model::ForwardAction) -> Result<ForwardEnt
         regex_rewrite: f
             .regex_rewrite
             .as_ref()
-            .map(|r| {
-                Regex::new(&r.pattern)
-                    .map(|re| (re, re2_substitution(&r.substitution)))
-                    .map_err(|source| {
-                        CompileError::Regex(BadRegex {
-                            pattern: r.pattern.clone(),
-                            source,
-                        })
-                    })
-            })
-            .transpose()?,
+            .map(|r| compile_rewrite(&r.pattern, &r.substitution))
+            .transpose()
+            .map_err(CompileError::Regex)?,
         host_rewrite,
         timeout: f.timeout,
         hash_policy: f.hash_policy.clone(),
     })
+}
+
+/// A `regex_rewrite`-style pattern: unanchored, every match replaced (RE2::GlobalReplace).
+pub(crate) fn compile_rewrite(
+    pattern: &str,
+    substitution: &str,
+) -> Result<(Regex, String), BadRegex> {
+    Regex::new(pattern)
+        .map(|re| (re, re2_substitution(substitution)))
+        .map_err(|source| BadRegex {
+            pattern: pattern.to_string(),
+            source,
+        })
+}
+
+/// A redirect action with its regex (if any) compiled once.
+#[derive(Debug)]
+pub struct RedirectEntry {
+    pub action: RedirectAction,
+    pub regex: Option<(Regex, String)>,
+}
+
+impl RedirectEntry {
+    fn compile(r: &RedirectAction) -> Result<Self, BadRegex> {
+        let regex = match &r.path {
+            crate::config::model::RedirectPath::RegexRewrite(rw) => {
+                Some(compile_rewrite(&rw.pattern, &rw.substitution)?)
+            }
+            _ => None,
+        };
+        Ok(RedirectEntry {
+            action: r.clone(),
+            regex,
+        })
+    }
 }
 
 /// RE2 substitutions write capture groups as `\1`; the regex crate wants `${1}`.

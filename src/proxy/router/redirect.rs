@@ -1,40 +1,44 @@
 //! The `Location` of a route's `redirect` action.
 
-use crate::config::model::{RedirectAction, RedirectPath};
+use crate::config::model::RedirectPath;
 
-use super::matcher::{full_match_regex, CompiledMatch};
+use super::matcher::CompiledMatch;
+use super::RedirectEntry;
 
-/// Builds the redirect target from the request's scheme, authority, path and query.
+/// Builds the redirect target from the request's scheme, authority, path and query, as Envoy's
+/// `RouteEntryImplBase::newUri` does.
 pub fn redirect_location(
-    r: &RedirectAction,
+    entry: &RedirectEntry,
     matcher: &CompiledMatch,
     scheme: &str,
     authority: &str,
     path: &str,
     query: Option<&str>,
 ) -> String {
+    let r = &entry.action;
     let new_scheme = r.scheme.as_deref().unwrap_or(scheme);
     let (req_host, req_port) = split_port(authority);
-    let host = r.host.as_deref().unwrap_or(req_host);
-    let port = match (r.port, req_port) {
+    let port = match (r.port, &r.host) {
         (Some(p), _) => Some(p.to_string()),
-        // Changing the scheme drops a port that belonged to the old scheme.
-        (None, Some(_)) if new_scheme != scheme => None,
-        (None, p) => p.map(str::to_string),
+        // A new host without a port_redirect carries no port.
+        (None, Some(_)) => None,
+        // Changing the scheme drops the old scheme's default port only.
+        (None, None) if new_scheme != scheme => req_port
+            .filter(|p| !matches!((scheme, *p), ("http", "80") | ("https", "443")))
+            .map(str::to_string),
+        (None, None) => req_port.map(str::to_string),
     };
-    let new_path = match &r.path {
-        RedirectPath::Keep => path.to_string(),
-        RedirectPath::Path(p) => p.clone(),
-        RedirectPath::PrefixRewrite(prefix) => {
+    let host = r.host.as_deref().unwrap_or(req_host);
+    let new_path = match (&r.path, &entry.regex) {
+        (RedirectPath::Path(p), _) => p.clone(),
+        (RedirectPath::PrefixRewrite(prefix), _) => {
             let cut = matcher.rewritable_prefix_len(path).min(path.len());
             format!("{prefix}{}", &path[cut..])
         }
-        RedirectPath::RegexRewrite(rw) => match full_match_regex(&rw.pattern) {
-            Ok(re) => re
-                .replace_all(path, super::re2_substitution(&rw.substitution).as_str())
-                .into_owned(),
-            Err(_) => path.to_string(),
-        },
+        (RedirectPath::RegexRewrite(_), Some((re, sub))) => {
+            re.replace_all(path, sub.as_str()).into_owned()
+        }
+        _ => path.to_string(),
     };
     // A configured path_redirect may carry its own query, which replaces the request's.
     let query = if r.strip_query || new_path.contains('?') {
@@ -66,7 +70,7 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::{PathSpecifier, RouteMatch};
+    use crate::config::model::{PathSpecifier, RedirectAction, RouteMatch};
 
     fn prefix_matcher(p: &str) -> CompiledMatch {
         CompiledMatch::compile(&RouteMatch {
@@ -90,14 +94,45 @@ mod tests {
         }
     }
 
+    fn entry(r: RedirectAction) -> RedirectEntry {
+        RedirectEntry::compile(&r).unwrap()
+    }
+
     #[test]
-    fn https_redirect_drops_the_old_port() {
+    fn https_redirect_drops_only_the_default_port() {
         let mut r = redirect();
         r.scheme = Some("https".into());
         let m = prefix_matcher("/");
+        let e = entry(r);
         assert_eq!(
-            redirect_location(&r, &m, "http", "example.com:8080", "/a", Some("x=1")),
+            redirect_location(&e, &m, "http", "example.com:80", "/a", Some("x=1")),
             "https://example.com/a?x=1"
+        );
+        assert_eq!(
+            redirect_location(&e, &m, "http", "example.com:8080", "/a", None),
+            "https://example.com:8080/a"
+        );
+    }
+
+    #[test]
+    fn host_redirect_without_port_redirect_drops_the_port_and_regex_rewrites_globally() {
+        let mut r = redirect();
+        r.host = Some("new.example.com".into());
+        r.path = RedirectPath::RegexRewrite(crate::config::model::RegexRewrite {
+            pattern: "o".into(),
+            substitution: "0".into(),
+        });
+        let m = prefix_matcher("/");
+        assert_eq!(
+            redirect_location(
+                &entry(r),
+                &m,
+                "http",
+                "old.example.com:8080",
+                "/foo/boo",
+                None
+            ),
+            "http://new.example.com/f00/b00"
         );
     }
 
@@ -110,7 +145,14 @@ mod tests {
         r.strip_query = true;
         let m = prefix_matcher("/v1");
         assert_eq!(
-            redirect_location(&r, &m, "http", "old.example.com", "/v1/users", Some("q=1")),
+            redirect_location(
+                &entry(r),
+                &m,
+                "http",
+                "old.example.com",
+                "/v1/users",
+                Some("q=1")
+            ),
             "http://new.example.com:8443/v2/users"
         );
     }
