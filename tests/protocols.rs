@@ -199,3 +199,70 @@ async fn websocket_upgrade_is_refused_without_upgrade_configs() {
     assert_eq!(up.count(), 0);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn http2_upstreams_carry_the_client_authority() {
+    let up = Upstream::start("api").await;
+    // The inner proxy only knows the virtual host `api.internal`: a request whose `:authority`
+    // were the outer proxy's idea of the upstream (an IP:port) would get 404 there.
+    let inner_yaml = v3_config(ROUTE_ALL, &static_cluster("up", &[up.addr], ""), "")
+        .replace("domains: [\"*\"]", "domains: [\"api.internal\"]");
+    let inner = Proxy::start(inner_yaml).await;
+    let outer = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster("up", &[inner.first_listener()], HTTP2_OPTIONS),
+        "",
+    ))
+    .await;
+    let r = get_with(&http1(), &outer.url("/x"), &[("host", "api.internal")]).await;
+    assert_eq!(r.status(), 200);
+    let echo = body_json(r).await;
+    assert_eq!(echo["upstream"], "api");
+    assert_eq!(echo["headers"]["host"], "api.internal");
+    outer.stop().await;
+    inner.stop().await;
+}
+
+#[tokio::test]
+async fn http1_pool_reuses_connections_under_concurrency() {
+    let up = Upstream::start("up").await;
+    let proxy = Proxy::start(v3_config(
+        ROUTE_ALL,
+        &static_cluster("up", &[up.addr], ""),
+        "",
+    ))
+    .await;
+    let client = http1();
+    for _round in 0..5 {
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (client, url) = (client.clone(), proxy.url(&format!("/p{i}")));
+            tasks.push(tokio::spawn(async move {
+                let r = client.get(url.parse().unwrap()).await.unwrap();
+                assert_eq!(r.status(), 200);
+                body_string(r).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    assert_eq!(up.count(), 40);
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            proxy.counter("cluster.up.upstream_rq_completed").await == 40
+        })
+        .await
+    );
+    let opened = proxy.counter("cluster.up.upstream_cx_total").await;
+    assert!(
+        (1..=8).contains(&opened),
+        "40 requests, at most 8 at a time, opened {opened} connections"
+    );
+    assert_eq!(
+        proxy.counter("cluster.up.upstream_cx_active").await,
+        opened,
+        "idle connections stay open"
+    );
+    proxy.stop().await;
+}

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::proxy::upstream::HostConnections;
+
 #[derive(Debug)]
 pub struct Host {
     pub address: SocketAddr,
@@ -20,6 +22,8 @@ pub struct Host {
     /// `ip:port`, what ring hash and maglev hash.
     hash_key: String,
     pub stats: HostStats,
+    /// Pooled upstream connections to this host; they close when the host is dropped.
+    pub connections: HostConnections,
 }
 
 /// Counters and gauges Envoy keeps per host, all plain atomics.
@@ -62,6 +66,7 @@ impl Host {
             dns_name: String::new(),
             hash_key: address.to_string(),
             stats: HostStats::default(),
+            connections: HostConnections::default(),
         }
     }
 }

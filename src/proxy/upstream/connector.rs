@@ -1,18 +1,14 @@
-//! Opens upstream TCP connections for a cluster's pool: applies `connect_timeout`, and keeps the
+//! Opens upstream TCP connections for a host's pool: applies `connect_timeout`, and keeps the
 //! connection counters Envoy keeps, per cluster and per host, for the whole connection lifetime.
 
-use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -26,112 +22,78 @@ pub enum ConnectError {
     Timeout,
     #[error("connection failure: {0}")]
     Io(#[from] io::Error),
-    #[error("upstream URI has no IP address: {0}")]
-    BadUri(Uri),
 }
 
-#[derive(Clone)]
-pub struct Connector {
-    core: Arc<ClusterCore>,
+/// Opens a TCP connection to `host` under the cluster's `connect_timeout`, counting it as
+/// Envoy does; the returned stream keeps the gauges up until it closes.
+pub async fn connect(
+    core: &Arc<ClusterCore>,
+    host: &Arc<Host>,
     http2: bool,
+) -> Result<Tracked, ConnectError> {
+    let stats = &core.stats;
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        core.config.connect_timeout,
+        TcpStream::connect(host.address),
+    )
+    .await;
+    let fail = |e: ConnectError| {
+        stats.upstream_cx_connect_fail.inc();
+        host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+        e
+    };
+    let stream = match result {
+        Err(_) => {
+            stats.upstream_cx_connect_timeout.inc();
+            return Err(fail(ConnectError::Timeout));
+        }
+        Ok(Err(e)) => return Err(fail(ConnectError::Io(e))),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    stats
+        .upstream_cx_connect_ms
+        .record(started.elapsed().as_millis() as u64);
+    stats.upstream_cx_total.inc();
+    if http2 {
+        stats.upstream_cx_http2_total.inc();
+    } else {
+        stats.upstream_cx_http1_total.inc();
+    }
+    stats.upstream_cx_active.inc();
+    host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
+    host.stats.cx_active.fetch_add(1, Ordering::Relaxed);
+    Ok(Tracked {
+        io: TokioIo::new(stream),
+        guard: ConnectionGuard {
+            core: Arc::downgrade(core),
+            host: Arc::downgrade(host),
+            opened: Instant::now(),
+        },
+    })
 }
 
-impl Connector {
-    pub fn new(core: Arc<ClusterCore>, http2: bool) -> Self {
-        Connector { core, http2 }
-    }
-
-    fn host(&self, addr: SocketAddr) -> Option<Arc<Host>> {
-        self.core
-            .hosts
-            .load()
-            .hosts
-            .iter()
-            .find(|h| h.address == addr)
-            .cloned()
-    }
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = Tracked;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<Tracked, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let addr: SocketAddr = uri
-                .authority()
-                .and_then(|a| a.as_str().parse().ok())
-                .ok_or_else(|| ConnectError::BadUri(uri.clone()))?;
-            let host = this.host(addr);
-            let stats = &this.core.stats;
-            let started = Instant::now();
-            let timeout = this.core.config.connect_timeout;
-            let result = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
-            let fail = |e: ConnectError| {
-                stats.upstream_cx_connect_fail.inc();
-                if let Some(h) = &host {
-                    h.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
-                }
-                e
-            };
-            let stream = match result {
-                Err(_) => {
-                    stats.upstream_cx_connect_timeout.inc();
-                    return Err(fail(ConnectError::Timeout));
-                }
-                Ok(Err(e)) => return Err(fail(ConnectError::Io(e))),
-                Ok(Ok(s)) => s,
-            };
-            let _ = stream.set_nodelay(true);
-            stats
-                .upstream_cx_connect_ms
-                .record(started.elapsed().as_millis() as u64);
-            stats.upstream_cx_total.inc();
-            if this.http2 {
-                stats.upstream_cx_http2_total.inc();
-            } else {
-                stats.upstream_cx_http1_total.inc();
-            }
-            stats.upstream_cx_active.inc();
-            if let Some(h) = &host {
-                h.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-                h.stats.cx_active.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Tracked {
-                io: TokioIo::new(stream),
-                guard: ConnectionGuard {
-                    core: this.core.clone(),
-                    host,
-                    opened: Instant::now(),
-                },
-                http2: this.http2,
-            })
-        })
-    }
-}
-
-/// Balances the connection gauges when hyper's pool drops the connection.
+/// Balances the connection gauges when the connection closes. It holds weak references: the
+/// host owns its pooled connections, so a strong one would keep a removed host (and its open
+/// socket) alive forever.
 struct ConnectionGuard {
-    core: Arc<ClusterCore>,
-    host: Option<Arc<Host>>,
+    core: Weak<ClusterCore>,
+    host: Weak<Host>,
     opened: Instant,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        let stats = &self.core.stats;
-        stats.upstream_cx_active.dec();
-        stats.upstream_cx_destroy.inc();
-        stats
-            .upstream_cx_length_ms
-            .record(self.opened.elapsed().as_millis() as u64);
-        if let Some(h) = &self.host {
+        if let Some(core) = self.core.upgrade() {
+            let stats = &core.stats;
+            stats.upstream_cx_active.dec();
+            stats.upstream_cx_destroy.inc();
+            stats
+                .upstream_cx_length_ms
+                .record(self.opened.elapsed().as_millis() as u64);
+        }
+        if let Some(h) = self.host.upgrade() {
             h.stats.cx_active.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -143,18 +105,6 @@ pin_project_lite::pin_project! {
         #[pin]
         io: TokioIo<TcpStream>,
         guard: ConnectionGuard,
-        http2: bool,
-    }
-}
-
-impl Connection for Tracked {
-    fn connected(&self) -> Connected {
-        let connected = Connected::new();
-        if self.http2 {
-            connected.negotiated_h2()
-        } else {
-            connected
-        }
     }
 }
 

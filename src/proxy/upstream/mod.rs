@@ -1,34 +1,38 @@
-//! A cluster's upstream connection pools: kept-alive HTTP/1.1 connections per host by default,
+//! Sending a request to one upstream host: kept-alive HTTP/1.1 connections per host by default,
 //! one multiplexed HTTP/2 (h2c) connection per host when the cluster asks for HTTP/2.
+//!
+//! The pool is our own (see [`pool`]) rather than hyper-util's legacy client for two reasons:
+//! that client keys its pool on the URI authority, so an HTTP/2 request could not carry the
+//! `:authority` the client sent (it would carry the upstream's IP); and its pool takes a mutex
+//! on every checkout, which the request path must not.
 
 mod connector;
+pub mod pool;
 
-use std::error::Error as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use http::header::HOST;
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
+use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::body::Body;
-use crate::proxy::cluster::ClusterCore;
+use crate::proxy::cluster::{ClusterCore, Host};
 
 pub use connector::ConnectError;
-use connector::Connector;
+pub use pool::{HostConnections, Lease};
 
 /// Why an upstream request produced no response. The variants map to Envoy's response flags
-/// (UF for connect failures, UC/UR for resets) and local-reply bodies.
+/// (UF for connect failures, UC for resets) and local-reply bodies.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("connection timeout")]
     ConnectTimeout,
-    #[error("connection failure")]
+    #[error("connection failure: {0}")]
     ConnectFailure(String),
-    #[error("connection termination")]
+    #[error("connection termination: {0}")]
     Reset(String),
 }
 
@@ -43,33 +47,29 @@ impl UpstreamError {
     }
 }
 
+impl From<ConnectError> for UpstreamError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Timeout => UpstreamError::ConnectTimeout,
+            ConnectError::Io(e) => UpstreamError::ConnectFailure(e.to_string()),
+        }
+    }
+}
+
+fn reset(e: hyper::Error) -> UpstreamError {
+    UpstreamError::Reset(e.to_string())
+}
+
 pub struct Upstream {
-    http1: Client<Connector, Body>,
-    http2: Client<Connector, Body>,
+    core: Arc<ClusterCore>,
     protocol: UpstreamProtocol,
 }
 
-/// Idle upstream connections are closed after this long (Envoy's default upstream idle timeout
-/// is 1 h; a simulator keeps fewer sockets open).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
 impl Upstream {
     pub fn new(core: Arc<ClusterCore>) -> Self {
-        let protocol = core.config.upstream_protocol;
-        let http1 = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(Connector::new(core.clone(), false));
-        let http2 = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .http2_only(true)
-            .build(Connector::new(core, true));
         Upstream {
-            http1,
-            http2,
-            protocol,
+            protocol: core.config.upstream_protocol,
+            core,
         }
     }
 
@@ -82,55 +82,119 @@ impl Upstream {
         }
     }
 
-    /// Sends `req` (whose URI holds only path and query) to `host`.
+    /// Sends `req` (whose URI holds only path and query, with the `Host` header set) to `host`.
+    /// For HTTP/1.1 the lease must be given back when the response body completes.
     pub async fn send(
         &self,
-        host: SocketAddr,
+        host: &Arc<Host>,
         http2: bool,
+        req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Option<Lease>), UpstreamError> {
+        if http2 {
+            self.send_http2(host, req).await.map(|r| (r, None))
+        } else {
+            self.send_http1(host, req)
+                .await
+                .map(|(r, lease)| (r, Some(lease)))
+        }
+    }
+
+    async fn send_http1(
+        &self,
+        host: &Arc<Host>,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
+        *req.version_mut() = Version::HTTP_11;
+        loop {
+            let (mut sender, reused) = match host.connections.take_http1() {
+                Some(sender) => (sender, true),
+                None => (self.connect_http1(host).await?, false),
+            };
+            if let Err(e) = sender.ready().await {
+                if reused {
+                    continue;
+                }
+                return Err(reset(e));
+            }
+            match sender.try_send_request(req).await {
+                Ok(response) => return Ok((response, Lease::new(host.clone(), sender))),
+                // A pooled connection the upstream closed while idle refuses the request
+                // unsent; retrying it on a fresh connection is safe (hyper-util does the same).
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(reset(e.into_error())),
+                },
+            }
+        }
+    }
+
+    async fn send_http2(
+        &self,
+        host: &Arc<Host>,
         mut req: Request<Body>,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        // HTTP/2 carries the host as `:authority`, taken from the absolute URI.
+        let authority = req
+            .headers_mut()
+            .remove(HOST)
+            .and_then(|h| h.to_str().ok().map(str::to_string))
+            .unwrap_or_else(|| host.address.to_string());
         let path = req
             .uri()
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/");
-        *req.uri_mut() = Uri::try_from(format!("http://{host}{path}"))
+        *req.uri_mut() = Uri::try_from(format!("http://{authority}{path}"))
+            .or_else(|_| Uri::try_from(format!("http://{}{path}", host.address)))
             .map_err(|e| UpstreamError::Reset(e.to_string()))?;
-        let client = if http2 {
-            *req.version_mut() = Version::HTTP_2;
-            &self.http2
-        } else {
-            *req.version_mut() = Version::HTTP_11;
-            &self.http1
+        *req.version_mut() = Version::HTTP_2;
+        let shared = match host.connections.http2() {
+            Some(sender) => sender,
+            None => self.connect_http2(host).await?,
         };
-        client.request(req).await.map_err(classify)
+        let mut sender = (*shared).clone();
+        sender.ready().await.map_err(reset)?;
+        sender.send_request(req).await.map_err(reset)
     }
-}
 
-fn classify(error: hyper_util::client::legacy::Error) -> UpstreamError {
-    let detail = {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
-    };
-    let mut source = error.source();
-    while let Some(s) = source {
-        if let Some(c) = s.downcast_ref::<ConnectError>() {
-            return match c {
-                ConnectError::Timeout => UpstreamError::ConnectTimeout,
-                _ => UpstreamError::ConnectFailure(detail),
-            };
-        }
-        source = s.source();
+    async fn connect_http1(
+        &self,
+        host: &Arc<Host>,
+    ) -> Result<http1::SendRequest<Body>, UpstreamError> {
+        let io = connector::connect(&self.core, host, false).await?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|e| UpstreamError::ConnectFailure(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(error) = conn.with_upgrades().await {
+                tracing::debug!(%error, "upstream HTTP/1.1 connection closed with an error");
+            }
+        });
+        Ok(sender)
     }
-    if error.is_connect() {
-        UpstreamError::ConnectFailure(detail)
-    } else {
-        UpstreamError::Reset(detail)
+
+    async fn connect_http2(
+        &self,
+        host: &Arc<Host>,
+    ) -> Result<Arc<http2::SendRequest<Body>>, UpstreamError> {
+        let _one_at_a_time = host.connections.http2_connect_lock().await;
+        if let Some(sender) = host.connections.http2() {
+            return Ok(sender);
+        }
+        let io = connector::connect(&self.core, host, true).await?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await
+            .map_err(|e| UpstreamError::ConnectFailure(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%error, "upstream HTTP/2 connection closed with an error");
+            }
+        });
+        let sender = Arc::new(sender);
+        host.connections.set_http2(sender.clone());
+        Ok(sender)
     }
 }
