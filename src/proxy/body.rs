@@ -57,7 +57,7 @@ pin_project_lite::pin_project! {
     pub struct Observed<B: HttpBody> {
         #[pin]
         inner: B,
-        bytes: Arc<AtomicU64>,
+        bytes: Option<Arc<AtomicU64>>,
         on_end: Option<OnEnd>,
     }
 
@@ -79,7 +79,8 @@ pin_project_lite::pin_project! {
 }
 
 impl<B: HttpBody> Observed<B> {
-    pub fn new(inner: B, bytes: Arc<AtomicU64>, on_end: Option<OnEnd>) -> Self {
+    /// `bytes` counts the data passed through, when someone (an access log) wants it.
+    pub fn new(inner: B, bytes: Option<Arc<AtomicU64>>, on_end: Option<OnEnd>) -> Self {
         Observed {
             inner,
             bytes,
@@ -103,8 +104,8 @@ where
         let polled = this.inner.poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                if let (Some(data), Some(bytes)) = (frame.data_ref(), this.bytes.as_ref()) {
+                    bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                 }
             }
             Poll::Ready(Some(Err(_))) => {
@@ -143,7 +144,7 @@ mod tests {
         let seen = ends.clone();
         let body = Observed::new(
             full("hello world"),
-            bytes.clone(),
+            Some(bytes.clone()),
             Some(Box::new(move |end| seen.lock().unwrap().push(end))),
         );
         let collected = body.collect().await.unwrap().to_bytes();
@@ -158,7 +159,7 @@ mod tests {
         let seen = ends.clone();
         let mut body = Box::pin(Observed::new(
             Full::new(Bytes::from_static(b"x")),
-            Arc::new(AtomicU64::new(0)),
+            None,
             Some(Box::new(move |end| seen.lock().unwrap().push(end))),
         ));
         let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
@@ -174,7 +175,7 @@ mod tests {
         let seen = ends.clone();
         let body = Observed::new(
             full("x"),
-            Arc::new(AtomicU64::new(0)),
+            None,
             Some(Box::new(move |end| seen.lock().unwrap().push(end))),
         );
         drop(body);

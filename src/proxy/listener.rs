@@ -47,6 +47,9 @@ pub struct Listener {
     pub stats: ListenerStats,
     pub max_headers: usize,
     pub max_header_list_size: u32,
+    /// HCM `request_headers_timeout`; Envoy leaves it off by default, and so does the listener
+    /// (hyper would otherwise arm a 30 s timer for every request head).
+    pub request_headers_timeout: Option<std::time::Duration>,
 }
 
 /// Which protocol a connection turned out to speak, learned from its first request, so the
@@ -67,7 +70,8 @@ impl Listener {
             .http1()
             .timer(TokioTimer::new())
             .max_headers(self.max_headers)
-            .max_buf_size((self.max_header_list_size as usize).max(8192));
+            .max_buf_size((self.max_header_list_size as usize).max(8192))
+            .header_read_timeout(self.request_headers_timeout);
         builder
             .http2()
             .timer(TokioTimer::new())

@@ -12,6 +12,7 @@ use http::{HeaderMap, Method, Response, Version};
 use crate::proxy::access_log::{Protocol, ResponseFlags, StreamInfo};
 use crate::proxy::body::{Body, EndOfStream, Observed};
 use crate::proxy::cluster::{ClusterCore, Host};
+use crate::proxy::upstream::Lease;
 
 use super::Shared;
 
@@ -52,8 +53,11 @@ pub struct Exchange {
     pub upstream_host: Option<SocketAddr>,
     pub response_flags: ResponseFlags,
     pub response_code_details: &'static str,
-    pub bytes_received: Arc<AtomicU64>,
+    pub bytes_received: Option<Arc<AtomicU64>>,
     pub upstream: Option<UpstreamLeg>,
+    /// The pooled HTTP/1.1 connection the response is read from; back to the pool when the
+    /// response body completes.
+    pub lease: Option<Lease>,
     /// Start to first upstream response byte.
     pub response_duration: Option<std::time::Duration>,
     /// Set by `respond`; None at drop time means the request was cancelled unanswered.
@@ -63,7 +67,7 @@ pub struct Exchange {
 struct ResponseFacts {
     code: u16,
     headers: Option<HeaderMap>,
-    bytes_sent: Arc<AtomicU64>,
+    bytes_sent: Option<Arc<AtomicU64>>,
 }
 
 impl Exchange {
@@ -72,7 +76,7 @@ impl Exchange {
         conn: ConnInfo,
         parts: &http::request::Parts,
         authority: Option<String>,
-        bytes_received: Arc<AtomicU64>,
+        bytes_received: Option<Arc<AtomicU64>>,
     ) -> Self {
         Exchange {
             request_headers: (!shared.access_logs.is_empty()).then(|| parts.headers.clone()),
@@ -96,6 +100,7 @@ impl Exchange {
             response_code_details: "via_upstream",
             bytes_received,
             upstream: None,
+            lease: None,
             response_duration: None,
             response: None,
         }
@@ -106,16 +111,21 @@ impl Exchange {
     pub fn respond(mut self, response: Response<Body>) -> Response<Body> {
         let code = response.status().as_u16();
         self.shared.stats.record_response_class(code);
-        let bytes_sent = Arc::new(AtomicU64::new(0));
+        let logged = !self.shared.access_logs.is_empty();
+        let bytes_sent = logged.then(|| Arc::new(AtomicU64::new(0)));
         self.response = Some(ResponseFacts {
             code,
-            headers: (!self.shared.access_logs.is_empty()).then(|| response.headers().clone()),
+            headers: logged.then(|| response.headers().clone()),
             bytes_sent: bytes_sent.clone(),
         });
         let (parts, body) = response.into_parts();
         let on_end = Box::new(move |end: EndOfStream| {
             match end {
-                EndOfStream::Complete => {}
+                EndOfStream::Complete => {
+                    if let Some(lease) = self.lease.take() {
+                        lease.give_back();
+                    }
+                }
                 EndOfStream::Abandoned => {
                     self.response_flags
                         .insert(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);
@@ -167,7 +177,7 @@ impl Exchange {
             Some(r) => (
                 Some(r.code),
                 r.headers,
-                r.bytes_sent.load(Ordering::Relaxed),
+                r.bytes_sent.map_or(0, |b| b.load(Ordering::Relaxed)),
             ),
             None => (None, None, 0),
         };
@@ -189,7 +199,10 @@ impl Exchange {
             response_code: code,
             response_code_details: Some(self.response_code_details.to_string()),
             response_flags: self.response_flags,
-            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            bytes_received: self
+                .bytes_received
+                .as_ref()
+                .map_or(0, |b| b.load(Ordering::Relaxed)),
             bytes_sent,
             duration: Some(duration),
             request_duration: None,

@@ -2,7 +2,7 @@
 //! through the cluster's pool under the route timeout, and turn failures into Envoy's local
 //! replies, response flags and stats.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use hyper::upgrade::OnUpgrade;
 
 use crate::config::model::HashPolicyKind;
 use crate::proxy::access_log::ResponseFlags;
-use crate::proxy::body::{self, Body, EndOfStream, Observed};
+use crate::proxy::body::{self, Body};
 use crate::proxy::cluster::lb;
 use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::local_reply;
@@ -222,21 +222,10 @@ impl Leg<'_> {
                 HeaderValue::from(service_time.as_millis() as u64),
             );
         }
-        // The HTTP/1.1 connection goes back to the pool once this body has been read to the end;
-        // an upgraded or broken one is not reused.
-        let body = match lease.filter(|_| code != 101) {
-            Some(lease) => body::boxed(Observed::new(
-                rbody,
-                Arc::new(AtomicU64::new(0)),
-                Some(Box::new(move |end| {
-                    if end == EndOfStream::Complete {
-                        lease.give_back();
-                    }
-                })),
-            )),
-            None => body::boxed(rbody),
-        };
-        Response::from_parts(rparts, body)
+        // The HTTP/1.1 connection goes back to the pool when this body has been read to the end
+        // (the exchange's end-of-stream hook); an upgraded one is never reused.
+        ex.lease = lease.filter(|_| code != 101);
+        Response::from_parts(rparts, body::boxed(rbody))
     }
 
     /// The `Host` header the upstream sees: rewritten per the route, else the authority as

@@ -110,8 +110,13 @@ impl HttpConnectionManager {
         let upgrade = request::take_upgrade(&mut parts.headers);
         strip_hop_by_hop(&mut parts.headers, false);
         let internal = request::apply_downstream_rules(&shared.config, &mut parts, &conn);
-        let bytes_received = Arc::new(AtomicU64::new(0));
-        let body = body::boxed(Observed::new(body, bytes_received.clone(), None));
+        // Body bytes are counted only for access logs (%BYTES_RECEIVED%); otherwise the body
+        // passes through unwrapped.
+        let bytes_received = (!shared.access_logs.is_empty()).then(|| Arc::new(AtomicU64::new(0)));
+        let body = match &bytes_received {
+            Some(counter) => body::boxed(Observed::new(body, Some(counter.clone()), None)),
+            None => body::boxed(body),
+        };
         let mut exchange = Exchange::new(
             shared.clone(),
             conn,

@@ -107,6 +107,8 @@ pub struct ForwardEntry {
     pub regex_rewrite: Option<(Regex, String)>,
     pub host_rewrite: HostRewriteEntry,
     pub timeout: Option<std::time::Duration>,
+    /// `x-envoy-expected-rq-timeout-ms` for the configured timeout, built once.
+    pub timeout_header: Option<http::HeaderValue>,
     pub hash_policy: Vec<HashPolicy>,
 }
 
@@ -259,6 +261,9 @@ fn compile_forward(f: &crate::config::model::ForwardAction) -> Result<ForwardEnt
             .map_err(CompileError::Regex)?,
         host_rewrite,
         timeout: f.timeout,
+        timeout_header: f
+            .timeout
+            .map(|t| http::HeaderValue::from(t.as_millis() as u64)),
         hash_policy: f.hash_policy.clone(),
     })
 }
