@@ -7,33 +7,7 @@ mod support;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsim::dns::{DnsServer, Records};
-use tokio::sync::oneshot;
-
 use support::*;
-
-struct Dns {
-    addr: SocketAddr,
-    records: Records,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn dns() -> Dns {
-    let records = Records::new();
-    let server = DnsServer::bind("127.0.0.1:0".parse().unwrap(), records.clone(), 600)
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
-    Dns {
-        addr,
-        records,
-        _stop: stop,
-    }
-}
 
 fn dns_cluster(name: &str, kind: &str, host: &str, port: u16, lb: &str) -> String {
     format!(
@@ -65,7 +39,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn strict_dns_sees_every_replica_and_follows_scaling() {
-    let dns = dns().await;
+    let dns = TestDns::start().await;
     let port = free_port();
     let reps = replicas(&["127.0.10.1", "127.0.10.2", "127.0.10.3"], port).await;
     let ip = |i: usize| -> IpAddr { reps[i].addr.ip() };
@@ -150,7 +124,7 @@ async fn strict_dns_sees_every_replica_and_follows_scaling() {
 
 #[tokio::test]
 async fn logical_dns_uses_only_the_first_address() {
-    let dns = dns().await;
+    let dns = TestDns::start().await;
     let port = free_port();
     let reps = replicas(&["127.0.11.1", "127.0.11.2"], port).await;
     dns.records
@@ -174,7 +148,7 @@ async fn logical_dns_uses_only_the_first_address() {
 
 #[tokio::test]
 async fn least_request_prefers_the_idle_replica_and_ring_hash_is_sticky() {
-    let dns = dns().await;
+    let dns = TestDns::start().await;
     let port = free_port();
     let reps = replicas(&["127.0.12.1", "127.0.12.2", "127.0.12.3"], port).await;
     dns.records

@@ -367,15 +367,7 @@ async fn use_remote_address_appends_xff_and_marks_internal() {
 
 #[tokio::test]
 async fn route_timeout_gives_504_with_envoy_body() {
-    // An upstream that accepts and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = silent.accept().await {
-            held.push(s);
-        }
-    });
+    let (addr, hold) = silent_upstream().await;
     let proxy = Proxy::start(v3_config(
         &route("/", "route: {cluster: slow, timeout: 0.2s}"),
         &static_cluster("slow", &[addr], ""),
@@ -401,14 +393,7 @@ async fn route_timeout_gives_504_with_envoy_body() {
 
 #[tokio::test]
 async fn a_client_leaving_before_the_response_balances_every_gauge() {
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = silent.accept().await {
-            held.push(s);
-        }
-    });
+    let (addr, hold) = silent_upstream().await;
     let proxy = Proxy::start(v3_config(
         &route("/", "route: {cluster: slow}"),
         &static_cluster("slow", &[addr], ""),

@@ -20,12 +20,7 @@ const HTTP2_OPTIONS: &str = "    typed_extension_protocol_options:\n      envoy.
 #[tokio::test]
 async fn one_port_serves_http1_and_h2c() {
     let up = Upstream::start("up").await;
-    let proxy = Proxy::start(v3_config(
-        ROUTE_ALL,
-        &static_cluster("up", &[up.addr], ""),
-        "",
-    ))
-    .await;
+    let proxy = proxy_to(&[up.addr], "", "").await;
 
     let r = get(&http1(), &proxy.url("/one")).await;
     assert_eq!(r.version(), http::Version::HTTP_11);
@@ -74,12 +69,7 @@ async fn one_port_serves_http1_and_h2c() {
 async fn grpc_unary_passes_two_proxies_with_trailers() {
     let up = Upstream::start("grpc-backend").await;
     // Inner proxy (a sidecar) speaks HTTP/2 to the backend.
-    let inner = Proxy::start(v3_config(
-        ROUTE_ALL,
-        &static_cluster("up", &[up.addr], HTTP2_OPTIONS),
-        "",
-    ))
-    .await;
+    let inner = proxy_to(&[up.addr], HTTP2_OPTIONS, "").await;
     // Outer proxy speaks HTTP/2 to the sidecar, using the legacy v2-style cluster option.
     let outer = Proxy::start(v3_config(
         ROUTE_ALL,
@@ -127,12 +117,7 @@ async fn grpc_unary_passes_two_proxies_with_trailers() {
 #[tokio::test]
 async fn request_and_response_bodies_stream_through() {
     let up = Upstream::start("up").await;
-    let proxy = Proxy::start(v3_config(
-        ROUTE_ALL,
-        &static_cluster("up", &[up.addr], ""),
-        "",
-    ))
-    .await;
+    let proxy = proxy_to(&[up.addr], "", "").await;
     let payload = "x".repeat(3 * 1024 * 1024);
     let req = Request::post(proxy.url("/upload"))
         .body(Full::new(Bytes::from(payload.clone())))
@@ -146,11 +131,11 @@ async fn request_and_response_bodies_stream_through() {
 #[tokio::test]
 async fn websocket_upgrade_is_passed_through_when_configured() {
     let up = Upstream::start("ws").await;
-    let proxy = Proxy::start(v3_config(
-        ROUTE_ALL,
-        &static_cluster("up", &[up.addr], ""),
+    let proxy = proxy_to(
+        &[up.addr],
+        "",
         "          upgrade_configs: [{upgrade_type: websocket}]\n",
-    ))
+    )
     .await;
     let mut stream = tokio::net::TcpStream::connect(proxy.first_listener())
         .await
@@ -183,12 +168,7 @@ async fn websocket_upgrade_is_passed_through_when_configured() {
 #[tokio::test]
 async fn websocket_upgrade_is_refused_without_upgrade_configs() {
     let up = Upstream::start("ws").await;
-    let proxy = Proxy::start(v3_config(
-        ROUTE_ALL,
-        &static_cluster("up", &[up.addr], ""),
-        "",
-    ))
-    .await;
+    let proxy = proxy_to(&[up.addr], "", "").await;
     let r = get_with(
         &http1(),
         &proxy.url("/chat"),
@@ -208,12 +188,7 @@ async fn http2_upstreams_carry_the_client_authority() {
     let inner_yaml = v3_config(ROUTE_ALL, &static_cluster("up", &[up.addr], ""), "")
         .replace("domains: [\"*\"]", "domains: [\"api.internal\"]");
     let inner = Proxy::start(inner_yaml).await;
-    let outer = Proxy::start(v3_config(
-        ROUTE_ALL,
-        &static_cluster("up", &[inner.first_listener()], HTTP2_OPTIONS),
-        "",
-    ))
-    .await;
+    let outer = proxy_to(&[inner.first_listener()], HTTP2_OPTIONS, "").await;
     let r = get_with(&http1(), &outer.url("/x"), &[("host", "api.internal")]).await;
     assert_eq!(r.status(), 200);
     let echo = body_json(r).await;
@@ -226,12 +201,7 @@ async fn http2_upstreams_carry_the_client_authority() {
 #[tokio::test]
 async fn http1_pool_reuses_connections_under_concurrency() {
     let up = Upstream::start("up").await;
-    let proxy = Proxy::start(v3_config(
-        ROUTE_ALL,
-        &static_cluster("up", &[up.addr], ""),
-        "",
-    ))
-    .await;
+    let proxy = proxy_to(&[up.addr], "", "").await;
     let client = http1();
     for _round in 0..5 {
         let mut tasks = Vec::new();

@@ -14,7 +14,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use meshsim::dns::{DnsServer, Records};
 use meshsim::proxy::{Server, ServerOptions};
 use tokio::sync::oneshot;
 
@@ -34,24 +33,15 @@ struct Seed {
     listeners: Vec<(String, SocketAddr)>,
     admin: Option<SocketAddr>,
     _stop: oneshot::Sender<()>,
-    _dns_stop: oneshot::Sender<()>,
+    _dns: TestDns,
 }
 
 /// Starts a seed fixture verbatim as pod `pod`, with `names` resolvable through a test DNS server.
 async fn start_seed(file: &str, pod: &str, names: &[(&str, &str)]) -> Seed {
-    let records = Records::new();
+    let dns = TestDns::start().await;
     for (name, ip) in names {
-        records.set(name, vec![ip.parse().unwrap()]);
+        dns.records.set(name, vec![ip.parse().unwrap()]);
     }
-    let dns = DnsServer::bind("127.0.0.1:0".parse().unwrap(), records, 600)
-        .await
-        .unwrap();
-    let dns_addr = dns.local_addr();
-    let (dns_stop, dns_stopped) = oneshot::channel::<()>();
-    tokio::spawn(dns.run(async move {
-        let _ = dns_stopped.await;
-    }));
-
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/seeds")
         .join(file);
@@ -62,7 +52,7 @@ async fn start_seed(file: &str, pod: &str, names: &[(&str, &str)]) -> Seed {
             concurrency: 1,
             drain_time: Duration::from_millis(100),
             pod_ip: Some(pod.parse().unwrap()),
-            dns_resolver: Some(dns_addr),
+            dns_resolver: Some(dns.addr),
             mode: "Serve".into(),
             ..ServerOptions::default()
         },
@@ -79,7 +69,7 @@ async fn start_seed(file: &str, pod: &str, names: &[(&str, &str)]) -> Seed {
         listeners,
         admin,
         _stop: stop,
-        _dns_stop: dns_stop,
+        _dns: dns,
     }
 }
 

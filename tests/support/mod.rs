@@ -441,3 +441,56 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// An upstream that accepts connections and never answers (for timeouts and cancellations).
+/// Abort the handle to stop it.
+pub async fn silent_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, hold)
+}
+
+/// A proxy routing every path to one STATIC cluster `up` over `addrs`, with optional extra
+/// cluster and HCM YAML (indented as for `v3_config`).
+pub async fn proxy_to(addrs: &[SocketAddr], cluster_extra: &str, hcm_extra: &str) -> Proxy {
+    Proxy::start(v3_config(
+        "              - match: {prefix: \"/\"}\n                route: {cluster: up}\n",
+        &static_cluster("up", addrs, cluster_extra),
+        hcm_extra,
+    ))
+    .await
+}
+
+/// meshsim's embedded DNS server on 127.0.0.1:0 with an editable record table, answering with
+/// Docker's TTL (600 s) so tests prove the proxy's resolver cache is off. Stops when dropped.
+pub struct TestDns {
+    pub addr: SocketAddr,
+    pub records: meshsim::dns::Records,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestDns {
+    pub async fn start() -> TestDns {
+        let records = meshsim::dns::Records::new();
+        let server =
+            meshsim::dns::DnsServer::bind("127.0.0.1:0".parse().unwrap(), records.clone(), 600)
+                .await
+                .unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestDns {
+            addr,
+            records,
+            _stop: stop,
+        }
+    }
+}
