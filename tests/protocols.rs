@@ -236,3 +236,50 @@ async fn http1_pool_reuses_connections_under_concurrency() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn malformed_requests_count_as_protocol_errors_and_clean_closes_do_not() {
+    let up = Upstream::start("up").await;
+    let proxy = proxy_to(&[up.addr], "", "").await;
+    {
+        let mut s = tokio::net::TcpStream::connect(proxy.first_listener())
+            .await
+            .unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+    }
+    {
+        let mut s = tokio::net::TcpStream::connect(proxy.first_listener())
+            .await
+            .unwrap();
+        s.write_all(b"NOT\x01HTTP AT ALL\r\n\r\n").await.unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+    }
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            proxy
+                .counter("http.ingress_http.downstream_cx_destroy")
+                .await
+                == 2
+        })
+        .await
+    );
+    assert_eq!(
+        proxy
+            .counter("http.ingress_http.downstream_cx_protocol_error")
+            .await,
+        1
+    );
+    assert_eq!(
+        proxy
+            .counter("http.ingress_http.downstream_cx_active")
+            .await,
+        0
+    );
+    proxy.stop().await;
+}

@@ -83,6 +83,7 @@ impl Listener {
             CodecType::Http2 => builder.http2_only(),
         };
         let listener = Arc::new(self);
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             let (stream, remote) = tokio::select! {
                 accepted = listener.socket.accept() => match accepted {
@@ -120,26 +121,27 @@ impl Listener {
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .into_owned();
             let connection = graceful.watch(connection);
-            let listener = listener.clone();
-            tokio::spawn(async move {
+            let guard = ConnectionGuard {
+                listener: listener.clone(),
+                opened,
+                protocol,
+            };
+            connections.spawn(async move {
                 if let Err(error) = connection.await {
-                    listener.hcm.stats().downstream_cx_protocol_error.inc();
+                    if is_protocol_error(error.as_ref()) {
+                        guard
+                            .listener
+                            .hcm
+                            .stats()
+                            .downstream_cx_protocol_error
+                            .inc();
+                    }
                     tracing::debug!(%remote, %error, "downstream connection error");
                 }
-                listener.stats.downstream_cx_active.dec();
-                listener.stats.downstream_cx_destroy.inc();
-                let length = opened.elapsed().as_millis() as u64;
-                listener.stats.downstream_cx_length_ms.record(length);
-                let hcm_stats = listener.hcm.stats();
-                hcm_stats.downstream_cx_active.dec();
-                hcm_stats.downstream_cx_destroy.inc();
-                hcm_stats.downstream_cx_length_ms.record(length);
-                match protocol.load(Ordering::Relaxed) {
-                    PROTO_HTTP1 => hcm_stats.downstream_cx_http1_active.dec(),
-                    PROTO_HTTP2 => hcm_stats.downstream_cx_http2_active.dec(),
-                    _ => {}
-                }
+                drop(guard);
             });
+            // Reap finished connections so the set holds only live ones.
+            while connections.try_join_next().is_some() {}
         }
         drop(listener);
         if tokio::time::timeout(drain_time, graceful.shutdown())
@@ -147,8 +149,50 @@ impl Listener {
             .is_err()
         {
             tracing::info!("drain time elapsed; closing remaining connections");
+            connections.abort_all();
+        }
+        while connections.join_next().await.is_some() {}
+    }
+}
+
+/// Balances the connection stats when a connection ends, however it ends (closed, failed, or
+/// aborted after the drain time).
+struct ConnectionGuard {
+    listener: Arc<Listener>,
+    opened: Instant,
+    protocol: Arc<AtomicU8>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let stats = &self.listener.stats;
+        stats.downstream_cx_active.dec();
+        stats.downstream_cx_destroy.inc();
+        let length = self.opened.elapsed().as_millis() as u64;
+        stats.downstream_cx_length_ms.record(length);
+        let hcm_stats = self.listener.hcm.stats();
+        hcm_stats.downstream_cx_active.dec();
+        hcm_stats.downstream_cx_destroy.inc();
+        hcm_stats.downstream_cx_length_ms.record(length);
+        match self.protocol.load(Ordering::Relaxed) {
+            PROTO_HTTP1 => hcm_stats.downstream_cx_http1_active.dec(),
+            PROTO_HTTP2 => hcm_stats.downstream_cx_http2_active.dec(),
+            _ => {}
         }
     }
+}
+
+/// Envoy counts `downstream_cx_protocol_error` for malformed traffic, not for peers that
+/// simply went away.
+fn is_protocol_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            return h.is_parse() || h.is_parse_status();
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn note_protocol(seen: &AtomicU8, version: http::Version, stats: &HcmStats) {
