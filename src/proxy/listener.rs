@@ -71,7 +71,11 @@ impl Listener {
             .timer(TokioTimer::new())
             .max_headers(self.max_headers)
             .max_buf_size((self.max_header_list_size as usize).max(8192))
-            .header_read_timeout(self.request_headers_timeout);
+            .header_read_timeout(self.request_headers_timeout)
+            // One flattened write per response instead of writev(head, body): measured ~6% more
+            // requests/s for typical small responses (bench/proxy.sh, interleaved A/B); large
+            // bodies pay one memcpy per chunk, cheap next to a syscall.
+            .writev(false);
         builder
             .http2()
             .timer(TokioTimer::new())

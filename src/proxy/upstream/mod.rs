@@ -163,6 +163,8 @@ impl Upstream {
     ) -> Result<http1::SendRequest<Body>, UpstreamError> {
         let io = connector::connect(&self.core, host, false).await?;
         let (sender, conn) = http1::Builder::new()
+            // Flattened writes, as on the listener side (see `Listener::serve`).
+            .writev(false)
             .handshake(io)
             .await
             .map_err(|e| UpstreamError::ConnectFailure(e.to_string()))?;
