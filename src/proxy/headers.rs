@@ -34,6 +34,16 @@ fn protected(name: &HeaderName) -> bool {
 /// WebSocket handshake the HCM has decided to pass through. `te: trailers` survives (gRPC needs
 /// it end to end, and Envoy keeps exactly that value).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of these: one pass over the names instead of ten lookups.
+    let any = headers
+        .keys()
+        .any(|name| *name == header::UPGRADE || HOP_BY_HOP.contains(name));
+    if !any {
+        if keep_upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -38,12 +38,13 @@ pub struct UpstreamLeg {
 pub struct Exchange {
     pub shared: Arc<Shared>,
     pub start: Instant,
-    pub start_time: SystemTime,
+    /// Wall-clock start, read only when an access log will print it.
+    pub start_time: Option<SystemTime>,
     pub conn: ConnInfo,
     pub method: Method,
     pub version: Version,
-    /// `:path` as received.
-    pub path: String,
+    /// The request URI as received (a cheap clone: it shares its bytes).
+    pub uri: http::Uri,
     pub authority: Option<String>,
     /// Request headers after the HCM's edits; kept only when an access log needs them.
     pub request_headers: Option<HeaderMap>,
@@ -71,6 +72,16 @@ struct ResponseFacts {
 }
 
 impl Exchange {
+    /// `:path` as received (path and query).
+    pub fn path(&self) -> &str {
+        self.uri.path_and_query().map_or("/", |p| p.as_str())
+    }
+
+    /// Whether an access log will consume this exchange's details.
+    pub fn logged(&self) -> bool {
+        !self.shared.access_logs.is_empty()
+    }
+
     pub fn new(
         shared: Arc<Shared>,
         conn: ConnInfo,
@@ -78,19 +89,16 @@ impl Exchange {
         authority: Option<String>,
         bytes_received: Option<Arc<AtomicU64>>,
     ) -> Self {
+        let shared_logs_empty = shared.access_logs.is_empty();
         Exchange {
             request_headers: (!shared.access_logs.is_empty()).then(|| parts.headers.clone()),
             shared,
             start: Instant::now(),
-            start_time: SystemTime::now(),
+            start_time: (!shared_logs_empty).then(SystemTime::now),
             conn,
             method: parts.method.clone(),
             version: parts.version,
-            path: parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into()),
+            uri: parts.uri.clone(),
             authority,
             original_path: None,
             route_name: None,
@@ -182,7 +190,7 @@ impl Exchange {
             None => (None, None, 0),
         };
         let info = StreamInfo {
-            start_time: self.start_time,
+            start_time: self.start_time.unwrap_or_else(SystemTime::now),
             protocol: match self.version {
                 Version::HTTP_10 => Protocol::Http10,
                 Version::HTTP_2 => Protocol::Http2,
@@ -190,7 +198,7 @@ impl Exchange {
             },
             request_headers: self.request_headers.take().unwrap_or_default(),
             method: self.method.clone(),
-            path: std::mem::take(&mut self.path),
+            path: self.path().to_string(),
             authority: self.authority.take(),
             scheme: Some(if self.conn.tls { "https" } else { "http" }.to_string()),
             original_path: self.original_path.take(),

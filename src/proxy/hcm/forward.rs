@@ -71,7 +71,9 @@ impl Leg<'_> {
             ex.response_code_details = "cluster_not_found";
             return local_reply::reply(self.forward.cluster_not_found_response_code, "", head);
         };
-        ex.cluster_name = Some(name.to_string());
+        if ex.logged() {
+            ex.cluster_name = Some(name.to_string());
+        }
         let Some(cluster) = shared.clusters.get(&name) else {
             shared.stats.no_cluster.inc();
             ex.response_flags.insert(ResponseFlags::NO_CLUSTER_FOUND);
@@ -92,10 +94,12 @@ impl Leg<'_> {
             self.forward
                 .rewrite_path(&self.route.matcher, self.path, self.query)
         {
-            if let Ok(v) = HeaderValue::from_str(&ex.path) {
+            if let Ok(v) = HeaderValue::from_str(ex.path()) {
                 parts.headers.insert(X_ENVOY_ORIGINAL_PATH, v);
             }
-            ex.original_path = Some(ex.path.clone());
+            if ex.logged() {
+                ex.original_path = Some(ex.path().to_string());
+            }
             if let Ok(uri) = new_path.parse() {
                 parts.uri = uri;
             }

@@ -127,13 +127,14 @@ impl HttpConnectionManager {
         let head = parts.method == http::Method::HEAD;
 
         let table = shared.routes.load();
-        let path = parts.uri.path().to_string();
-        let query = parts.uri.query().map(str::to_string);
+        // A Uri clone shares its bytes; path and query are borrowed from it, not copied.
+        let uri = parts.uri.clone();
+        let (path, query) = (uri.path(), uri.query());
         let scheme = if conn.tls { "https" } else { "http" };
         let view = RequestView {
             method: parts.method.as_str(),
-            path: &path,
-            query: query.as_deref(),
+            path,
+            query,
             authority: authority.as_deref().unwrap_or(""),
             scheme,
             headers: &parts.headers,
@@ -163,8 +164,8 @@ impl HttpConnectionManager {
                     &route.matcher,
                     scheme,
                     authority.as_deref().unwrap_or(""),
-                    &path,
-                    query.as_deref(),
+                    path,
+                    query,
                 );
                 let mut response = local_reply::reply(r.action.response_code, "", head);
                 if let Ok(v) = HeaderValue::from_str(&location) {
@@ -181,8 +182,8 @@ impl HttpConnectionManager {
                     internal,
                     upgrade,
                     authority: authority.as_deref(),
-                    path: &path,
-                    query: query.as_deref(),
+                    path,
+                    query,
                 };
                 leg.run(&mut exchange, parts, body).await
             }
