@@ -28,6 +28,16 @@ fn fixtures(dir: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The exit code, with stderr shown when it is not the expected one.
+fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().expect("run meshsim");
     (
@@ -117,12 +127,7 @@ fn envoy_personality_via_symlink_takes_envoy_flags() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("configuration '{seed}' OK\n")
@@ -134,18 +139,13 @@ fn envoy_personality_via_symlink_takes_envoy_flags() {
         .args([joined.as_str(), "--mode", "validate"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 
     let out = Command::new(&envoy)
         .args(["--mode", "validate", "-c", "/nope.yaml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

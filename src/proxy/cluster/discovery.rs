@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use crate::config::model::{self, DiscoveryType, DnsLookupFamily};
 use crate::dns::{LookupFamily, Resolver};
 
-use super::{ClusterCore, Host};
+use super::{ClusterCore, HostSpec};
 
 /// How a proxy reaches the network: the resolver for DNS clusters and, for local runs, the
 /// loopback address standing in for the pod's own namespace.
@@ -71,7 +71,7 @@ pub struct NotAnIp {
     pub address: String,
 }
 
-pub fn static_hosts(cluster: &model::Cluster, net: &Network) -> Result<Vec<Host>, NotAnIp> {
+pub fn static_hosts(cluster: &model::Cluster, net: &Network) -> Result<Vec<HostSpec>, NotAnIp> {
     cluster
         .endpoints
         .iter()
@@ -80,12 +80,13 @@ pub fn static_hosts(cluster: &model::Cluster, net: &Network) -> Result<Vec<Host>
                 cluster: cluster.name.clone(),
                 address: e.address.address.clone(),
             })?;
-            Ok(Host::new(
-                SocketAddr::new(net.localize(ip), e.address.port),
-                e.hostname.clone().unwrap_or_default(),
-                e.weight,
-                e.priority,
-            ))
+            Ok(HostSpec {
+                address: SocketAddr::new(net.localize(ip), e.address.port),
+                hostname: e.hostname.clone().unwrap_or_default(),
+                weight: e.weight,
+                priority: e.priority,
+                dns_name: String::new(),
+            })
         })
         .collect()
 }
@@ -125,27 +126,26 @@ pub async fn resolve_once(core: &ClusterCore, net: &Network) -> bool {
                     addrs.truncate(1);
                 }
                 for ip in addrs {
-                    fresh.push(
-                        Host::new(
-                            SocketAddr::new(net.localize(ip), endpoint.address.port),
-                            endpoint.hostname.clone().unwrap_or_else(|| name.clone()),
-                            endpoint.weight,
-                            endpoint.priority,
-                        )
-                        .resolved_from(name),
-                    );
+                    fresh.push(HostSpec {
+                        address: SocketAddr::new(net.localize(ip), endpoint.address.port),
+                        hostname: endpoint.hostname.clone().unwrap_or_else(|| name.clone()),
+                        weight: endpoint.weight,
+                        priority: endpoint.priority,
+                        dns_name: name.clone(),
+                    });
                 }
             }
             Err(error) => {
                 all_ok = false;
                 core.stats.update_failure.inc();
                 tracing::warn!(cluster = %cluster.name, host = %name, %error, "DNS resolution failed; keeping the previous hosts");
-                for old in current.hosts.iter().filter(|h| &h.dns_name == name) {
-                    fresh.push(
-                        Host::new(old.address, old.hostname.clone(), old.weight, old.priority)
-                            .resolved_from(name),
-                    );
-                }
+                fresh.extend(
+                    current
+                        .hosts
+                        .iter()
+                        .filter(|h| &h.dns_name == name)
+                        .map(|h| h.spec()),
+                );
             }
         }
     }

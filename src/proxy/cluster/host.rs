@@ -56,25 +56,42 @@ impl HostStats {
     }
 }
 
+/// What discovery knows about a host: plain data, cheap to produce on every DNS refresh. A
+/// [`Host`] (with its counters and connection pool) is built from it only when the address is
+/// new to the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    pub address: SocketAddr,
+    pub hostname: String,
+    pub weight: u32,
+    pub priority: u32,
+    /// The DNS name it was resolved from; empty for static endpoints.
+    pub dns_name: String,
+}
+
 impl Host {
-    pub fn new(address: SocketAddr, hostname: String, weight: u32, priority: u32) -> Self {
+    pub fn new(spec: HostSpec) -> Self {
         Host {
-            address,
-            hostname,
-            weight: weight.max(1),
-            priority,
-            dns_name: String::new(),
-            hash_key: address.to_string(),
+            hash_key: spec.address.to_string(),
+            address: spec.address,
+            hostname: spec.hostname,
+            weight: spec.weight.max(1),
+            priority: spec.priority,
+            dns_name: spec.dns_name,
             stats: HostStats::default(),
             connections: HostConnections::default(),
         }
     }
-}
 
-impl Host {
-    pub fn resolved_from(mut self, dns_name: &str) -> Self {
-        self.dns_name = dns_name.to_string();
-        self
+    /// The description this host was built from, e.g. to keep it through a failed resolution.
+    pub fn spec(&self) -> HostSpec {
+        HostSpec {
+            address: self.address,
+            hostname: self.hostname.clone(),
+            weight: self.weight,
+            priority: self.priority,
+            dns_name: self.dns_name.clone(),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::proxy::stats::Store;
 use crate::proxy::upstream::Upstream;
 
 use super::discovery::{self, Network, NotAnIp};
-use super::{lb_policy, Cluster, ClusterCore, ClusterStats, HostSet};
+use super::{lb_policy, Cluster, ClusterCore, ClusterStats, Host, HostSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterManagerError {
@@ -50,7 +50,7 @@ impl ClusterManager {
             let initial = match config.discovery {
                 DiscoveryType::Static => discovery::static_hosts(config, net)?
                     .into_iter()
-                    .map(Arc::new)
+                    .map(|spec| Arc::new(Host::new(spec)))
                     .collect(),
                 DiscoveryType::StrictDns | DiscoveryType::LogicalDns => Vec::new(),
             };

@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use crate::config::model;
 use crate::proxy::upstream::Upstream;
 
-pub use host::Host;
+pub use host::{Host, HostSpec};
 pub use manager::{ClusterManager, ClusterManagerError};
 pub use stats::ClusterStats;
 
@@ -62,7 +62,7 @@ impl ClusterCore {
 
     /// Installs a new host list, keeping the existing `Host` (and its counters) for addresses
     /// that are still present. Returns whether membership changed.
-    pub fn update_hosts(&self, fresh: Vec<Host>) -> bool {
+    pub fn update_hosts(&self, fresh: Vec<HostSpec>) -> bool {
         let current = self.hosts.load();
         let mut changed = fresh.len() != current.hosts.len();
         let hosts: Vec<Arc<Host>> = fresh
@@ -76,7 +76,7 @@ impl ClusterCore {
                     Some(old) => old.clone(),
                     None => {
                         changed = true;
-                        Arc::new(h)
+                        Arc::new(Host::new(h))
                     }
                 }
             })

@@ -89,12 +89,12 @@ impl Exchange {
         authority: Option<String>,
         bytes_received: Option<Arc<AtomicU64>>,
     ) -> Self {
-        let shared_logs_empty = shared.access_logs.is_empty();
+        let logged = !shared.access_logs.is_empty();
         Exchange {
-            request_headers: (!shared.access_logs.is_empty()).then(|| parts.headers.clone()),
+            request_headers: logged.then(|| parts.headers.clone()),
             shared,
             start: Instant::now(),
-            start_time: (!shared_logs_empty).then(SystemTime::now),
+            start_time: logged.then(SystemTime::now),
             conn,
             method: parts.method.clone(),
             version: parts.version,
@@ -119,7 +119,7 @@ impl Exchange {
     pub fn respond(mut self, response: Response<Body>) -> Response<Body> {
         let code = response.status().as_u16();
         self.shared.stats.record_response_class(code);
-        let logged = !self.shared.access_logs.is_empty();
+        let logged = self.logged();
         let bytes_sent = logged.then(|| Arc::new(AtomicU64::new(0)));
         self.response = Some(ResponseFacts {
             code,
@@ -178,7 +178,7 @@ impl Exchange {
         stats.downstream_rq_time.record(duration.as_millis() as u64);
         stats.downstream_rq_active.dec();
 
-        if self.shared.access_logs.is_empty() {
+        if !self.logged() {
             return;
         }
         let (code, response_headers, bytes_sent) = match self.response.take() {

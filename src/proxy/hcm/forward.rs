@@ -164,7 +164,7 @@ impl Leg<'_> {
             host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
             core.stats.record_response(code, self.internal);
         };
-        let response = match result {
+        let (response, lease) = match result {
             Err(_elapsed) => {
                 core.stats.upstream_rq_timeout.inc();
                 host.stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
@@ -200,7 +200,6 @@ impl Leg<'_> {
             }
             Ok(Ok(answer)) => answer,
         };
-        let (response, lease) = response;
 
         let service_time = started.elapsed();
         ex.response_duration = Some(ex.start.elapsed());

@@ -7,6 +7,7 @@ use http::header::{HeaderName, HeaderValue, HOST};
 use http::request::Parts;
 
 use crate::config::model::HttpConnectionManager;
+use crate::proxy::headers::header_tokens;
 
 use super::ConnInfo;
 
@@ -53,12 +54,8 @@ const INTERNAL_ONLY: [&str; 12] = [
 /// upgrade (what `curl --http2` sends over cleartext) is dropped, as Envoy's HTTP/1 codec
 /// does, and the request is served as HTTP/1.1.
 pub fn take_upgrade(headers: &mut http::HeaderMap) -> Option<String> {
-    let wants_upgrade = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let wants_upgrade = header_tokens(headers, &http::header::CONNECTION)
+        .any(|t| t.eq_ignore_ascii_case("upgrade"));
     let upgrade = headers
         .remove(http::header::UPGRADE)
         .and_then(|v| v.to_str().ok().map(str::to_ascii_lowercase));
@@ -98,15 +95,13 @@ pub fn apply_downstream_rules(
         }
         internal = is_internal(peer);
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
-        if !internal {
-            for name in INTERNAL_ONLY {
-                headers.remove(name);
-            }
-        }
         if internal {
             headers.insert(X_ENVOY_INTERNAL, HeaderValue::from_static("true"));
             headers.remove(X_ENVOY_EXTERNAL_ADDRESS);
         } else {
+            for name in INTERNAL_ONLY {
+                headers.remove(name);
+            }
             headers.remove(X_ENVOY_INTERNAL);
             if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
                 headers.insert(X_ENVOY_EXTERNAL_ADDRESS, v);

@@ -66,11 +66,6 @@ impl HostConnections {
     pub fn set_http2(&self, sender: Arc<http2::SendRequest<Body>>) {
         self.http2.store(Some(sender));
     }
-
-    /// Number of idle HTTP/1.1 connections (for tests and diagnostics).
-    pub fn idle_http1(&self) -> usize {
-        self.idle_http1.len()
-    }
 }
 
 /// An HTTP/1.1 connection lent to one request; given back when its response body completes.
