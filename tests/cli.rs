@@ -164,6 +164,7 @@ static_resources:
       - name: envoy.http_connection_manager
         config:
           stat_prefix: ingress_http
+          access_log: [{{name: envoy.file_access_log, config: {{path: /dev/stdout}}}}]
           route_config:
             virtual_hosts:
             - name: all
@@ -192,7 +193,7 @@ admin:
             "--drain-time-s",
             "1",
         ])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -209,7 +210,13 @@ admin:
     })
     .await;
     assert!(ready, "proxy never became ready");
-    let r = support::get(&client, "http://127.0.31.1:18080/hello").await;
+    // Connection: close, so nothing holds the drain open and SIGTERM ends the process at once.
+    let r = support::get_with(
+        &client,
+        "http://127.0.31.1:18080/hello",
+        &[("connection", "close")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(support::body_json(r).await["path"], "/hello");
 
@@ -233,5 +240,19 @@ admin:
     assert!(
         stderr.contains("deprecated"),
         "v2 forms warned about: {stderr}"
+    );
+    // SIGTERM came right after the request, before the 1 s periodic flush: the shutdown flush
+    // must still have written the line.
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .await
+        .unwrap();
+    assert!(
+        stdout.contains("\"GET /hello HTTP/1.1\" 200 - "),
+        "access log line lost on shutdown: {stdout:?}"
     );
 }

@@ -177,6 +177,9 @@ pub struct Server {
     shared: Arc<Shared>,
     listeners: Vec<Listener>,
     admin: Option<(TcpListener, Vec<AccessLogger>)>,
+    /// Every access logger in use, held until the final flush: the sink registry keeps only
+    /// weak references, so lines still queued when the listeners stop would otherwise be lost.
+    loggers: Vec<AccessLogger>,
     drain_rx: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -214,6 +217,7 @@ impl Server {
 
         let mut listeners = Vec::new();
         let mut listener_addrs = Vec::new();
+        let mut all_loggers = Vec::new();
         for l in &bootstrap.listeners {
             let ip: IpAddr =
                 l.address
@@ -249,6 +253,7 @@ impl Server {
                 continue;
             };
             let loggers = access_loggers(&hcm_config.access_log)?;
+            all_loggers.extend(loggers.iter().cloned());
             let hcm = HttpConnectionManager::new(
                 hcm_config,
                 clusters.clone(),
@@ -286,7 +291,9 @@ impl Server {
                             address: a.address.address.clone(),
                         })?;
                 let addr = SocketAddr::new(localize_bind(ip, options.pod_ip), a.address.port);
-                Some((bind("admin", addr).await?, access_loggers(&a.access_log)?))
+                let loggers = access_loggers(&a.access_log)?;
+                all_loggers.extend(loggers.iter().cloned());
+                Some((bind("admin", addr).await?, loggers))
             }
             None => None,
         };
@@ -335,6 +342,7 @@ impl Server {
             shared,
             listeners,
             admin,
+            loggers: all_loggers,
             drain_rx,
             shutdown_tx,
         })
@@ -359,6 +367,7 @@ impl Server {
             shared,
             listeners,
             admin,
+            loggers,
             drain_rx,
             shutdown_tx,
         } = self;
@@ -407,8 +416,10 @@ impl Server {
         while tasks.join_next().await.is_some() {}
         let _ = shutdown_tx.send(true);
         let _ = flusher.await;
-        if let Err(error) = access_log::flush_all().await {
-            tracing::warn!(%error, "flushing access logs failed");
+        for logger in &loggers {
+            if let Err(error) = logger.sink().flush().await {
+                tracing::warn!(%error, "flushing an access log failed");
+            }
         }
     }
 }

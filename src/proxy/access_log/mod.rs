@@ -19,8 +19,8 @@
 //! let logger = AccessLogger::new(Format::envoy_default(), Sink::file("/var/log/meshsim/access.log")?);
 //! // per request, after the response completed:
 //! logger.log(&stream_info);
-//! // on graceful shutdown:
-//! access_log::flush_all().await?;
+//! // on graceful shutdown, while the logger is still held:
+//! logger.sink().flush().await?;
 //! ```
 
 mod flags;
@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 pub use flags::ResponseFlags;
 pub use format::{Format, FormatError, ENVOY_DEFAULT_FORMAT};
-pub use sink::{flush_all, Sink, SinkError, DEFAULT_CHANNEL_CAPACITY, FLUSH_INTERVAL};
+pub use sink::{Sink, SinkError, DEFAULT_CHANNEL_CAPACITY, FLUSH_INTERVAL};
 pub use stream_info::{Protocol, StreamInfo};
 
 /// A format bound to a sink: what one `access_log` entry of a listener config becomes.

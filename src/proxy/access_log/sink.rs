@@ -274,30 +274,6 @@ impl Sink {
     }
 }
 
-/// Flushes every live sink (for graceful shutdown). Tries all of them and
-/// returns the first write error. Writers whose runtime already shut down are
-/// skipped: their queue is gone, there is nothing left to flush.
-pub async fn flush_all() -> Result<(), SinkError> {
-    let sinks: Vec<Sink> = {
-        let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-        reg.values()
-            .filter_map(Weak::upgrade)
-            .map(|shared| Sink { shared })
-            .collect()
-    };
-    let mut first_err = None;
-    for sink in sinks {
-        match sink.flush().await {
-            // Its runtime shut down: the queue is already gone, nothing to flush.
-            Ok(()) | Err(SinkError::WriterGone { .. }) => {}
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    first_err.map_or(Ok(()), Err)
-}
-
 fn absolute(path: &Path) -> PathBuf {
     std::env::current_dir()
         .map(|d| d.join(path))
@@ -465,10 +441,8 @@ mod tests {
         assert!(err.to_string().contains("tokio runtime"));
     }
 
-    /// Also the only test that calls `flush_all`: it would flush other tests'
-    /// sinks and hide a missing timer here.
     #[tokio::test]
-    async fn periodic_flush_without_explicit_flush_then_flush_all() {
+    async fn periodic_flush_without_explicit_flush_then_explicit_flush() {
         let dir = temp_dir("tick");
         let path = dir.join("tick.log");
         let sink = Sink::file(&path).unwrap();
@@ -488,7 +462,7 @@ mod tests {
         assert!(start.elapsed() >= FLUSH_INTERVAL - Duration::from_millis(50));
 
         sink.log("tock\n".into());
-        flush_all().await.unwrap();
+        sink.flush().await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "tick\ntock\n");
         std::fs::remove_dir_all(dir).unwrap();
     }
