@@ -25,9 +25,75 @@ pub struct Cli {
 pub enum Command {
     /// Run the Envoy-compatible data plane on an Envoy config (v3, v2 or v1).
     Proxy(Box<ProxyArgs>),
-    /// Check Envoy configs: every error with file:line:col, a snippet and a hint. Exit 2 when any
-    /// file is invalid.
+    /// Check scenario files and Envoy configs: every error with file:line:col, a snippet and a
+    /// hint. Exit 2 when any file is invalid.
     Validate(ValidateArgs),
+    /// Launch a scenario's mesh, wait until it is ready, and keep it up until Ctrl-C.
+    Up(UpArgs),
+    /// Remove runs (containers, networks, processes) by label, idempotently.
+    Down(DownArgs),
+    /// List runs and their units with published addresses.
+    Ps(PsArgs),
+    /// Print (and follow) the output of units.
+    Logs(LogsArgs),
+    /// Build (or find) the local Docker image that runs meshsim's proxies and samples; print
+    /// its tag.
+    Image,
+    /// Run a sample app (the apps scenarios use).
+    Service(Box<sample_services::ServiceArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The scenario file (scenarios/*.yaml).
+    pub scenario: PathBuf,
+    /// Where the pods run: Docker containers, local processes, or Docker when its daemon
+    /// answers (else local, saying so).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub runtime: crate::supervisor::RuntimeChoice,
+    /// Return once the mesh is ready, leaving it running (`meshsim down` removes it).
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// Publish every `publish:` port on a free host port instead (see `meshsim ps`).
+    #[arg(long)]
+    pub ephemeral_ports: bool,
+    /// Plain output: no terminal UI (the default until the UI lands).
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Seconds to wait for readiness.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Internal: supervise a detached local run with this id, touching FILE once ready.
+    #[arg(long, hide = true, num_args = 2, value_names = ["RUN", "FILE"])]
+    pub supervise: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// A scenario file or a scenario name; without it, the only running scenario.
+    pub scenario: Option<String>,
+    /// Every meshsim run, of every scenario.
+    #[arg(long, conflicts_with = "scenario")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// A JSON array of units, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// `service`, `service#2` or `service#2/sidecar`.
+    pub unit: String,
+    /// Keep printing new output.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N lines of each unit.
+    #[arg(long)]
+    pub tail: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -15,3 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod dns;
 pub mod proxy;
+pub mod runtime;
+pub mod scenario;
+pub mod signals;
+pub mod supervisor;

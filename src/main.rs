@@ -14,5 +14,11 @@ fn main() -> ExitCode {
     match Cli::parse_from(args).command {
         Command::Proxy(args) => commands::proxy::run(*args),
         Command::Validate(args) => commands::validate::run(args),
+        Command::Up(args) => commands::up::run(args),
+        Command::Down(args) => commands::down::run(args),
+        Command::Ps(args) => commands::ps::run(args),
+        Command::Logs(args) => commands::logs::run(args),
+        Command::Image => commands::image::run(),
+        Command::Service(args) => sample_services::run(*args),
     }
 }

@@ -106,31 +106,9 @@ pub fn run(args: ProxyArgs) -> ExitCode {
         if args.mode == Mode::InitOnly {
             return ExitCode::from(exit::OK);
         }
-        server.run(shutdown_signal()).await;
+        server.run(crate::signals::terminate()).await;
         ExitCode::from(exit::OK)
     })
-}
-
-/// SIGINT or SIGTERM. As PID 1 in a scratch container there are no default signal actions, so
-/// the proxy must install its own handlers to stop at all.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn verbosity(level: &str) -> u8 {

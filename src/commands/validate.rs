@@ -8,9 +8,46 @@ use crate::config::{self, diagnostics::Severity, LoadError};
 
 use super::exit;
 
+/// A scenario and every proxy config it names; true when valid.
+fn validate_scenario(file: &std::path::Path, quiet: bool) -> bool {
+    match crate::scenario::load(file) {
+        Ok(loaded) => {
+            let warnings = crate::scenario::render_warnings(&loaded.warnings);
+            if !quiet && !warnings.is_empty() {
+                eprintln!("{warnings}");
+            }
+            println!(
+                "{}: OK (scenario `{}`, {} services)",
+                file.display(),
+                loaded.scenario.name,
+                loaded.scenario.services.len()
+            );
+            true
+        }
+        Err(error) => {
+            let warnings = error.warnings();
+            if !quiet && !warnings.is_empty() {
+                eprintln!("{warnings}");
+            }
+            match error {
+                crate::scenario::ScenarioError::Io { .. } => eprintln!("error: {error}"),
+                _ => eprint!("{error}"),
+            }
+            false
+        }
+    }
+}
+
 pub fn run(args: ValidateArgs) -> ExitCode {
     let mut invalid = 0;
     for file in &args.files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if crate::scenario::looks_like_scenario(&text) {
+            if !validate_scenario(file, args.quiet) {
+                invalid += 1;
+            }
+            continue;
+        }
         match config::load_file(file) {
             Ok(loaded) => {
                 if !args.quiet && loaded.report.warnings().next().is_some() {

@@ -134,7 +134,7 @@ fn base_dir_of(path: &Path) -> PathBuf {
     }
 }
 
-fn parse(label: &str, text: &str) -> Result<Node, LoadError> {
+pub(crate) fn parse(label: &str, text: &str) -> Result<Node, LoadError> {
     node::parse(text).map_err(|mut e| {
         // An error at end of input ("did not find expected node") is reported just past the
         // last character written, where the snippet can show what is missing.

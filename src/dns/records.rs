@@ -54,6 +54,14 @@ impl Records {
         self.write().remove(&key);
     }
 
+    /// The addresses of `name` (empty when unknown).
+    pub fn get(&self, name: &str) -> Vec<IpAddr> {
+        self.read()
+            .get(&normalize(name))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// A copy of the table, sorted by (normalised) name, for logs and tests.
     pub fn snapshot(&self) -> Vec<(String, Vec<IpAddr>)> {
         let mut entries: Vec<_> = self

@@ -494,3 +494,7 @@ impl TestDns {
         }
     }
 }
+
+pub mod docker;
+pub mod mesh;
+pub mod seed_checks;

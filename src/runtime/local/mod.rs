@@ -1,0 +1,489 @@
+//! The local runtime: a scenario's pods as local processes, no Docker needed.
+//!
+//! Each pod gets its own loopback address (`127.A.B.n`, one /24 per run). The proxy and sample
+//! binaries take `--pod-ip`: what a config means by 0.0.0.0 or 127.0.0.1 becomes the pod's
+//! address, so a sidecar config saying `127.0.0.1:8080` reaches its own app and nobody else's,
+//! as in a network namespace. An embedded DNS server answers each service name with one A record
+//! per replica, and proxies resolve through it (`--dns-resolver`). `publish:` ports are TCP
+//! forwarders on 127.0.0.1.
+
+mod forward;
+mod process;
+pub mod state;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::dns::{DnsServer, Records};
+use crate::runtime::{unit_name, Plan, Pod, PortPurpose, Program, Role, UnitStatus};
+
+pub use state::{state_dir, ProcessId, RunState};
+use state::{PortRecord, UnitRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{unit} listens on port {port}, below 1024, and this user may not bind it ({source}).\n  fix: run as root, or `sudo setcap cap_net_bind_service=+ep {exe}`, or `sudo sysctl net.ipv4.ip_unprivileged_port_start={port}`, or use --runtime docker")]
+    LowPort {
+        unit: String,
+        port: u16,
+        exe: String,
+        source: std::io::Error,
+    },
+    #[error("host port {host_port} (published by {unit}) is already in use on 127.0.0.1.\n  fix: stop what holds it (`ss -ltnp 'sport = :{host_port}'`), or publish another port (`HOST_PORT:{container_port}`), or use --ephemeral-ports")]
+    PortTaken {
+        host_port: u16,
+        container_port: u16,
+        unit: String,
+    },
+    #[error("{unit} runs image `{image}`, which the local runtime cannot run (it runs meshsim's samples and proxies only).\n  fix: use --runtime docker, or replace `image:` by a `sample:`")]
+    ImageUnsupported { unit: String, image: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
+    let context = context.into();
+    move |source| LocalError::Io { context, source }
+}
+
+/// Launches runs as local processes of `exe` (the meshsim binary).
+#[derive(Debug, Clone)]
+pub struct LocalRuntime {
+    exe: PathBuf,
+    state_root: PathBuf,
+}
+
+impl LocalRuntime {
+    pub fn new(exe: PathBuf, state_root: PathBuf) -> LocalRuntime {
+        LocalRuntime { exe, state_root }
+    }
+
+    /// The running meshsim binary and the default state directory.
+    pub fn from_env() -> std::io::Result<LocalRuntime> {
+        Ok(LocalRuntime::new(std::env::current_exe()?, state_dir()))
+    }
+
+    pub fn state_root(&self) -> &Path {
+        &self.state_root
+    }
+
+    /// Starts every pod of `plan`. On failure, whatever was started is stopped again.
+    pub async fn launch(&self, plan: &Plan) -> Result<LocalRun, LocalError> {
+        let subnet = self.free_subnet();
+        let run_dir = RunState::dir(&self.state_root, &plan.run_id);
+        std::fs::create_dir_all(&run_dir).map_err(io(format!("creating {}", run_dir.display())))?;
+        let records = Records::new();
+        let dns_addr = SocketAddr::from((subnet_ip(subnet, 1), 0));
+        let dns = DnsServer::bind(dns_addr, records.clone(), 1)
+            .await
+            .map_err(io(format!("starting the run's DNS server on {dns_addr}")))?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let dns_addr = dns.local_addr();
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(dns.run(async move {
+            let _ = stop.changed().await;
+        }));
+        let mut run = LocalRun {
+            runtime: self.clone(),
+            state: Arc::new(Mutex::new(RunState {
+                run: plan.run_id.clone(),
+                scenario: plan.scenario.clone(),
+                scenario_path: plan.scenario_path.clone(),
+                supervisor: ProcessId::current(),
+                detached: plan.detached,
+                dns: dns_addr,
+                units: Vec::new(),
+            })),
+            subnet,
+            next_host: 2,
+            records,
+            shutdown: shutdown_tx,
+        };
+        // Every replica's address is in DNS before the first process starts, so no proxy's
+        // first resolution sees a half-started mesh.
+        for (i, pod) in plan.pods.iter().enumerate() {
+            let mut addresses = run.records.get(&pod.service);
+            addresses.push(IpAddr::V4(subnet_ip(subnet, 2 + i as u8)));
+            run.records.set(&pod.service, addresses);
+        }
+        for pod in &plan.pods {
+            if let Err(e) = run.add_pod(pod).await {
+                run.stop().await;
+                return Err(e);
+            }
+        }
+        run.save();
+        Ok(run)
+    }
+
+    /// A /24 inside 127.0.0.0/8 no other local run uses.
+    fn free_subnet(&self) -> [u8; 2] {
+        let taken: Vec<IpAddr> = RunState::all(&self.state_root)
+            .iter()
+            .map(|r| r.dns.ip())
+            .collect();
+        loop {
+            let candidate = [fastrand::u8(100..=199), fastrand::u8(..)];
+            if !taken.contains(&IpAddr::V4(subnet_ip(candidate, 1))) {
+                return candidate;
+            }
+        }
+    }
+
+    /// Every local run's units.
+    pub fn list(&self) -> Vec<UnitStatus> {
+        RunState::all(&self.state_root)
+            .iter()
+            .flat_map(RunState::units_status)
+            .collect()
+    }
+
+    /// Stops runs and removes their state; `which` picks them by run id or scenario name
+    /// (`None`: all). Asks the owning supervisor first (it stops its pods in order), then makes
+    /// sure. Returns the run ids removed.
+    pub async fn down(&self, which: impl Fn(&RunState) -> bool) -> Vec<String> {
+        let mut removed = Vec::new();
+        for run in RunState::all(&self.state_root)
+            .into_iter()
+            .filter(|r| which(r))
+        {
+            if run.supervisor.pid != std::process::id() {
+                process::stop_all(&[run.supervisor], Duration::from_secs(8)).await;
+            }
+            let pids: Vec<ProcessId> = run.units.iter().filter_map(|u| u.process).collect();
+            process::stop_all(&pids, Duration::from_secs(2)).await;
+            let _ = std::fs::remove_dir_all(RunState::dir(&self.state_root, &run.run));
+            removed.push(run.run);
+        }
+        removed
+    }
+
+    /// Removes runs whose supervisor is gone (killed, crashed): their pods are stopped and their
+    /// state deleted.
+    pub async fn janitor(&self) -> Vec<String> {
+        self.down(|run| !run.supervisor.is_alive()).await
+    }
+}
+
+fn subnet_ip(subnet: [u8; 2], host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, subnet[0], subnet[1], host)
+}
+
+/// A run in progress, owned by this process.
+pub struct LocalRun {
+    runtime: LocalRuntime,
+    state: Arc<Mutex<RunState>>,
+    subnet: [u8; 2],
+    next_host: u8,
+    records: Records,
+    shutdown: watch::Sender<bool>,
+}
+
+impl LocalRun {
+    pub fn run_id(&self) -> String {
+        self.state.lock().expect("state lock").run.clone()
+    }
+
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.state.lock().expect("state lock").dns
+    }
+
+    pub fn units(&self) -> Vec<UnitStatus> {
+        self.state.lock().expect("state lock").units_status()
+    }
+
+    fn save(&self) {
+        let state = self.state.lock().expect("state lock").clone();
+        if let Err(e) = state.save(&self.runtime.state_root) {
+            tracing::warn!("cannot save the run's state: {e}");
+        }
+    }
+
+    /// Starts one more pod (a new replica): its processes, its DNS record, its forwarders.
+    pub async fn add_pod(&mut self, pod: &Pod) -> Result<Vec<UnitStatus>, LocalError> {
+        if self.next_host == 255 {
+            return Err(LocalError::Io {
+                context: format!("starting {}", pod.name()),
+                source: std::io::Error::other("a local run holds at most 253 pods"),
+            });
+        }
+        let ip = subnet_ip(self.subnet, self.next_host);
+        self.next_host += 1;
+        let run_id = self.run_id();
+        let dns = self.dns_addr();
+        let run_dir = RunState::dir(&self.runtime.state_root, &run_id);
+        check_low_ports(pod, ip, &self.runtime.exe)?;
+
+        // Forwarders first: a taken host port fails the pod before anything runs.
+        let mut published = Vec::new();
+        for spec in &pod.ports {
+            let container_port = spec.container_port;
+            if spec.purpose != PortPurpose::Publish {
+                published.push(PortRecord {
+                    host_ip: IpAddr::V4(ip),
+                    host_port: container_port,
+                    container_port,
+                    purpose: spec.purpose,
+                });
+                continue;
+            }
+            let host_port = spec.host_port;
+            let listener = forward::bind(host_port.unwrap_or(0)).await.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    LocalError::PortTaken {
+                        host_port: host_port.unwrap_or(0),
+                        container_port,
+                        unit: pod.name(),
+                    }
+                } else {
+                    LocalError::Io {
+                        context: format!("publishing port {container_port} of {}", pod.name()),
+                        source: e,
+                    }
+                }
+            })?;
+            let bound = listener
+                .local_addr()
+                .map_err(io("reading a forwarder's port"))?;
+            published.push(PortRecord {
+                host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                host_port: bound.port(),
+                container_port,
+                purpose: spec.purpose,
+            });
+            tokio::spawn(forward::run(
+                listener,
+                SocketAddr::from((ip, container_port)),
+                self.shutdown.subscribe(),
+            ));
+        }
+
+        for (i, container) in pod.containers.iter().enumerate() {
+            let unit = unit_name(&pod.service, pod.replica, container.role);
+            let log = run_dir.join(format!(
+                "{}-{}-{}.log",
+                pod.service,
+                pod.replica,
+                container.role.as_str()
+            ));
+            let args = self.command(pod, container.role, &container.program, ip, dns, &unit)?;
+            let mut env = container.env.clone();
+            env.push(("MESHSIM_RUN".into(), run_id.clone()));
+            env.push(("MESHSIM_UNIT".into(), unit.clone()));
+            let mut child = process::spawn(&self.runtime.exe, &args, &env, &log).map_err(io(
+                format!("starting {unit} ({})", self.runtime.exe.display()),
+            ))?;
+            let process = child.id().and_then(ProcessId::of);
+            let index = {
+                let mut state = self.state.lock().expect("state lock");
+                state.units.push(UnitRecord {
+                    unit: unit.clone(),
+                    service: pod.service.clone(),
+                    replica: pod.replica,
+                    role: container.role,
+                    process,
+                    address: IpAddr::V4(ip),
+                    // Like Docker, the pod's ports hang off the unit that owns its network.
+                    published: if i == 0 {
+                        published.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    log,
+                    exit: None,
+                });
+                state.units.len() - 1
+            };
+            // Reap the child and record how it ended, so `ps` and readiness can tell. When the
+            // process that owns the pod's "network" (its first) dies, the pod's address leaves
+            // DNS, as a dead container's does on a Docker network.
+            let state = self.state.clone();
+            let root = self.runtime.state_root.clone();
+            let records = (i == 0).then(|| (self.records.clone(), pod.service.clone()));
+            tokio::spawn(async move {
+                let code = match child.wait().await {
+                    Ok(status) => status.code().unwrap_or_else(|| {
+                        -std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+                    }),
+                    Err(_) => -1,
+                };
+                if let Some((records, service)) = records {
+                    let remaining = records
+                        .get(&service)
+                        .into_iter()
+                        .filter(|a| *a != IpAddr::V4(ip))
+                        .collect();
+                    records.set(&service, remaining);
+                }
+                let snapshot = {
+                    let mut state = state.lock().expect("state lock");
+                    if let Some(u) = state.units.get_mut(index) {
+                        u.exit = Some(code);
+                    }
+                    state.clone()
+                };
+                // The run may already be torn down (its directory removed): do not recreate it.
+                if RunState::file(&root, &snapshot.run).exists() {
+                    let _ = snapshot.save(&root);
+                }
+            });
+        }
+        let mut addresses = self.records.get(&pod.service);
+        addresses.push(IpAddr::V4(ip));
+        self.records.set(&pod.service, addresses);
+        self.save();
+        Ok(self
+            .units()
+            .into_iter()
+            .filter(|u| u.service == pod.service && u.replica == pod.replica)
+            .collect())
+    }
+
+    /// Kills one replica (a fault, or scaling down): its processes get SIGKILL and its address
+    /// leaves DNS at once.
+    pub async fn remove_pod(&mut self, service: &str, replica: u32) {
+        let (processes, address) = {
+            let state = self.state.lock().expect("state lock");
+            let units: Vec<&UnitRecord> = state
+                .units
+                .iter()
+                .filter(|u| u.service == service && u.replica == replica)
+                .collect();
+            (
+                units.iter().filter_map(|u| u.process).collect::<Vec<_>>(),
+                units.first().map(|u| u.address),
+            )
+        };
+        if let Some(address) = address {
+            let remaining: Vec<IpAddr> = self
+                .records
+                .get(service)
+                .into_iter()
+                .filter(|a| *a != address)
+                .collect();
+            self.records.set(service, remaining);
+        }
+        process::stop_all(&processes, Duration::ZERO).await;
+        self.state
+            .lock()
+            .expect("state lock")
+            .units
+            .retain(|u| !(u.service == service && u.replica == replica));
+        self.save();
+    }
+
+    /// Stops every pod (SIGTERM, then SIGKILL after a grace period), the forwarders and the DNS
+    /// server, and removes the run's state.
+    pub async fn stop(self) {
+        let (processes, run) = {
+            let state = self.state.lock().expect("state lock");
+            (
+                state
+                    .units
+                    .iter()
+                    .filter_map(|u| u.process)
+                    .collect::<Vec<_>>(),
+                state.run.clone(),
+            )
+        };
+        process::stop_all(&processes, Duration::from_secs(5)).await;
+        let _ = self.shutdown.send(true);
+        let _ = std::fs::remove_dir_all(RunState::dir(&self.runtime.state_root, &run));
+    }
+
+    /// The command line of one container as a local process.
+    fn command(
+        &self,
+        pod: &Pod,
+        role: Role,
+        program: &Program,
+        ip: Ipv4Addr,
+        dns: SocketAddr,
+        unit: &str,
+    ) -> Result<Vec<String>, LocalError> {
+        let pod_ip = ip.to_string();
+        Ok(match program {
+            Program::Sample { kind, args } => {
+                let mut out: Vec<String> =
+                    ["service", "--kind", kind, "--pod-ip", &pod_ip, "--hostname"]
+                        .map(str::to_string)
+                        .to_vec();
+                out.push(format!("{}-{}", pod.service, pod.replica));
+                out.extend(args.iter().cloned());
+                out
+            }
+            Program::Proxy { config, args } => {
+                let mut out: Vec<String> = vec![
+                    "proxy".into(),
+                    "-c".into(),
+                    config.source.display().to_string(),
+                    "--pod-ip".into(),
+                    pod_ip,
+                    "--dns-resolver".into(),
+                    dns.to_string(),
+                ];
+                out.extend(args.iter().cloned());
+                out
+            }
+            Program::Image { image, .. } => {
+                let _ = role;
+                return Err(LocalError::ImageUnsupported {
+                    unit: unit.to_string(),
+                    image: image.clone(),
+                });
+            }
+        })
+    }
+}
+
+/// Ports below 1024 need privileges; find out before starting anything, and say how to fix it.
+fn check_low_ports(pod: &Pod, ip: Ipv4Addr, exe: &Path) -> Result<(), LocalError> {
+    for container in &pod.containers {
+        let unit = unit_name(&pod.service, pod.replica, container.role);
+        let ports: Vec<u16> = match &container.program {
+            Program::Proxy { config, .. } => {
+                let text = String::from_utf8_lossy(&config.contents);
+                match crate::config::load_str(
+                    &config.source.display().to_string(),
+                    &text,
+                    Path::new("."),
+                ) {
+                    Ok(loaded) => loaded
+                        .bootstrap
+                        .listeners
+                        .iter()
+                        .map(|l| l.address.port)
+                        .chain(loaded.bootstrap.admin.iter().map(|a| a.address.port))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                }
+            }
+            _ => pod
+                .ports
+                .iter()
+                .filter(|p| p.purpose == PortPurpose::App)
+                .map(|p| p.container_port)
+                .collect(),
+        };
+        for port in ports.into_iter().filter(|p| *p != 0 && *p < 1024) {
+            if let Err(source) = std::net::TcpListener::bind((ip, port)) {
+                if source.kind() == std::io::ErrorKind::PermissionDenied {
+                    return Err(LocalError::LowPort {
+                        unit,
+                        port,
+                        exe: exe.display().to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}

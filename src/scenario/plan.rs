@@ -1,0 +1,228 @@
+//! Scenario → [`Plan`]: the pods and containers a runtime launches for one run.
+
+use std::path::Path;
+
+use crate::config::model::DiscoveryType;
+
+use crate::runtime::{ConfigFile, Container, Plan, Pod, PortPurpose, PortSpec, Program, Role};
+
+use super::check::{app_port, Configs};
+use super::model::*;
+
+/// Proxy flags every pod gets unless the scenario sets them: the node's cluster is the service
+/// (as Envoy's examples pass `--service-cluster`), and a short drain so `down` is quick.
+fn default_proxy_flags(service: &Service, replica: u32) -> [(&'static str, String); 3] {
+    [
+        ("--service-cluster", service.name.clone()),
+        ("--service-node", format!("{}#{replica}", service.name)),
+        ("--drain-time-s", "1".to_string()),
+    ]
+}
+
+pub fn plan(
+    scenario: &Scenario,
+    configs: &Configs,
+    run_id: String,
+    detached: bool,
+) -> std::io::Result<Plan> {
+    let mut pods = Vec::new();
+    for service in &scenario.services {
+        let wave = wave(scenario, configs, service, 0);
+        for replica in 1..=service.replicas {
+            let mut pod = pod(service, replica, configs)?;
+            pod.wave = wave;
+            pods.push(pod);
+        }
+    }
+    pods.sort_by_key(|p| p.wave);
+    Ok(Plan {
+        run_id,
+        scenario: scenario.name.clone(),
+        scenario_path: scenario.path.clone(),
+        pods,
+        detached,
+    })
+}
+
+/// The services whose names `service`'s proxy resolves (its DNS clusters), itself excluded.
+fn dns_dependencies<'s>(
+    scenario: &'s Scenario,
+    configs: &Configs,
+    service: &Service,
+) -> Vec<&'s Service> {
+    let Some(bootstrap) = service.proxy().and_then(|p| configs.get(&p.config)) else {
+        return Vec::new();
+    };
+    bootstrap
+        .clusters
+        .iter()
+        .filter(|c| c.discovery != DiscoveryType::Static)
+        .flat_map(|c| &c.endpoints)
+        .filter_map(|e| scenario.service(e.address.address.trim_end_matches('.')))
+        .filter(|dep| dep.name != service.name)
+        .collect()
+}
+
+/// 0 for a service that resolves no other service, else one more than its dependencies'.
+/// A cycle (two sidecars calling each other) is cut at the number of services.
+fn wave(scenario: &Scenario, configs: &Configs, service: &Service, depth: usize) -> u32 {
+    if depth >= scenario.services.len() {
+        return 0;
+    }
+    dns_dependencies(scenario, configs, service)
+        .into_iter()
+        .map(|dep| wave(scenario, configs, dep, depth + 1) + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+fn pod(service: &Service, replica: u32, configs: &Configs) -> std::io::Result<Pod> {
+    let mut containers = Vec::new();
+    let mut internal_ports = Vec::new();
+    match &service.body {
+        ServiceBody::App { app, sidecar } => {
+            containers.push(app_container(app));
+            if let Some(port) = app_port(app) {
+                internal_ports.push((port, PortPurpose::App));
+            }
+            if let Some(proxy) = sidecar {
+                containers.push(proxy_container(service, replica, proxy, Role::Sidecar)?);
+            }
+        }
+        ServiceBody::Proxy(proxy) => {
+            containers.push(proxy_container(service, replica, proxy, Role::Proxy)?);
+        }
+    }
+    if let Some(admin) = service
+        .proxy()
+        .and_then(|p| configs.get(&p.config))
+        .and_then(|b| b.admin.as_ref())
+    {
+        internal_ports.push((admin.address.port, PortPurpose::Admin));
+    }
+    let mut ports: Vec<PortSpec> = service
+        .publish
+        .iter()
+        .map(|p| PortSpec {
+            container_port: p.container_port,
+            host_port: p.host_port,
+            purpose: PortPurpose::Publish,
+        })
+        .collect();
+    // Admin and app ports are reachable from the host too (readiness, the stats scraper), on a
+    // free port, unless the scenario already publishes them.
+    for (port, purpose) in internal_ports {
+        if port != 0 && !ports.iter().any(|p| p.container_port == port) {
+            ports.push(PortSpec {
+                container_port: port,
+                host_port: None,
+                purpose,
+            });
+        }
+    }
+    Ok(Pod {
+        service: service.name.clone(),
+        replica,
+        containers,
+        ports,
+        wave: 0,
+    })
+}
+
+fn app_container(app: &App) -> Container {
+    let program = match &app.source {
+        AppSource::Sample(kind) => {
+            let mut args = Vec::new();
+            if let Some(port) = app.port {
+                args.extend(["--listen".to_string(), format!("0.0.0.0:{port}")]);
+            }
+            args.extend(app.args.iter().cloned());
+            Program::Sample {
+                kind: kind.as_str().to_string(),
+                args,
+            }
+        }
+        AppSource::Image { image, command } => Program::Image {
+            image: image.clone(),
+            command: command.clone(),
+        },
+    };
+    Container {
+        role: Role::App,
+        program,
+        env: app.env.clone(),
+    }
+}
+
+fn proxy_container(
+    service: &Service,
+    replica: u32,
+    proxy: &Proxy,
+    role: Role,
+) -> std::io::Result<Container> {
+    let contents = std::fs::read(&proxy.config)?;
+    let file_name = proxy
+        .config
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "envoy.yaml".into());
+    let mut args = Vec::new();
+    for (flag, value) in default_proxy_flags(service, replica) {
+        if !proxy
+            .args
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+        {
+            args.extend([flag.to_string(), value]);
+        }
+    }
+    args.extend(proxy.args.iter().cloned());
+    Ok(Container {
+        role,
+        program: Program::Proxy {
+            config: ConfigFile {
+                source: proxy.config.clone(),
+                container_path: format!("/etc/meshsim/{file_name}"),
+                contents,
+            },
+            args,
+        },
+        env: Vec::new(),
+    })
+}
+
+/// A fresh run id: 8 hex digits, short enough for container names, random enough for one
+/// laptop's runs.
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// The scenario's directory, for messages.
+pub fn scenario_dir(scenario: &Scenario) -> &Path {
+    scenario.path.parent().unwrap_or(Path::new("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_start_after_the_services_they_resolve() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/front-proxy.yaml");
+        let loaded = crate::scenario::load(&path).unwrap();
+        let plan = plan(&loaded.scenario, &loaded.configs, "t".into(), false).unwrap();
+        let waves: Vec<(String, u32)> = plan.pods.iter().map(|p| (p.name(), p.wave)).collect();
+        // service2 resolves nobody else; service1's sidecar resolves service2; the front proxy
+        // resolves both.
+        assert_eq!(
+            waves,
+            [
+                ("service2#1", 0),
+                ("service1#1", 1),
+                ("service1#2", 1),
+                ("front-envoy#1", 2)
+            ]
+            .map(|(n, w)| (n.to_string(), w))
+        );
+    }
+}

@@ -1,0 +1,384 @@
+//! `meshsim up`: scenario → plan → runtime → readiness → wait for Ctrl-C → teardown.
+//!
+//! The supervisor knows proxies only through their admin API (readiness reads `/ready` and
+//! `/clusters`), so what it learns about a mesh works against real Envoy too.
+
+pub mod http_probe;
+pub mod readiness;
+pub mod select;
+pub mod table;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::runtime::docker::{DockerError, DockerRuntime, Which};
+use crate::runtime::local::{LocalError, LocalRun, LocalRuntime};
+use crate::runtime::{Plan, PortPurpose, UnitStatus};
+use crate::scenario::{self, ScenarioError};
+
+pub use select::{choose_runtime, Chosen, RuntimeChoice};
+
+/// How `up` was asked to run.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub scenario: PathBuf,
+    pub runtime: RuntimeChoice,
+    pub detach: bool,
+    /// Every `publish:` port on a free host port (see `meshsim ps`), so a scenario can run
+    /// twice at once, or next to whatever holds its ports.
+    pub ephemeral_ports: bool,
+    /// How long to wait for readiness.
+    pub timeout: Duration,
+    /// Set when this process is the background supervisor of a detached local run: the run id
+    /// its parent chose, and a file to touch once ready.
+    pub supervise: Option<(String, PathBuf)>,
+}
+
+/// Why `up` failed; each maps to its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error("{0}")]
+    Scenario(ScenarioError),
+    #[error("{0}")]
+    Docker(DockerError),
+    #[error("{0}")]
+    Local(LocalError),
+    #[error("the mesh did not become ready within {timeout:?}:\n{pending}\n  see why with `meshsim logs UNIT` (the run was removed; rerun with --timeout to wait longer)")]
+    NotReady { timeout: Duration, pending: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl UpError {
+    pub fn exit_code(&self) -> u8 {
+        use crate::commands::exit;
+        match self {
+            UpError::Scenario(_) => exit::INVALID_INPUT,
+            UpError::Docker(DockerError::DaemonUnreachable { .. }) => exit::DOCKER_UNREACHABLE,
+            UpError::Docker(DockerError::ImageMissing { .. }) => exit::IMAGE_MISSING,
+            UpError::Docker(DockerError::PortTaken { .. })
+            | UpError::Local(LocalError::PortTaken { .. })
+            | UpError::Local(LocalError::LowPort { .. }) => exit::PORT_UNAVAILABLE,
+            UpError::Local(LocalError::ImageUnsupported { .. }) => exit::INVALID_INPUT,
+            _ => exit::INFRASTRUCTURE,
+        }
+    }
+}
+
+/// Prints numbered steps with their timings, the way `docker compose up` reports progress.
+pub struct Steps {
+    started: Instant,
+}
+
+impl Steps {
+    pub fn new() -> Steps {
+        Steps {
+            started: Instant::now(),
+        }
+    }
+
+    pub fn done(&self, what: impl std::fmt::Display, took: Duration) {
+        println!("  ✓ {what} ({})", human(took));
+    }
+
+    pub fn note(&self, what: impl std::fmt::Display) {
+        println!("  · {what}");
+    }
+
+    pub fn total(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Steps::new()
+    }
+}
+
+pub fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// A run this process launched, on whichever runtime.
+enum Launched {
+    Docker { runtime: DockerRuntime, run: String },
+    Local(LocalRun),
+}
+
+impl Launched {
+    async fn teardown(self) -> Result<String, String> {
+        match self {
+            Launched::Docker { runtime, run } => runtime
+                .down(&Which::Run(run))
+                .await
+                .map(|r| {
+                    format!(
+                        "removed {} containers and {} network",
+                        r.containers, r.networks
+                    )
+                })
+                .map_err(|e| e.to_string()),
+            Launched::Local(run) => {
+                let n = run.units().len();
+                run.stop().await;
+                Ok(format!("stopped {n} processes"))
+            }
+        }
+    }
+}
+
+/// Loads the scenario and builds the plan (`--ephemeral-ports` applied). Warnings go to stderr.
+pub fn prepare(options: &UpOptions, run_id: String) -> Result<(scenario::Loaded, Plan), UpError> {
+    let loaded = scenario::load(&options.scenario).map_err(|e| {
+        let warnings = e.warnings();
+        if !warnings.is_empty() {
+            eprintln!("{warnings}");
+        }
+        UpError::Scenario(e)
+    })?;
+    // The detached supervisor's parent has already said this.
+    if options.supervise.is_none() {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        for report in &loaded.warnings {
+            let n = report.warnings().count();
+            if n > 0 {
+                eprintln!(
+                    "  ! {}: {n} warning{} (deprecated or ignored Envoy fields; `meshsim validate {}` shows them)",
+                    std::path::Path::new(&report.file).strip_prefix(&cwd).map(|p| p.display().to_string()).unwrap_or_else(|_| report.file.clone()),
+                    if n == 1 { "" } else { "s" },
+                    options.scenario.display()
+                );
+            }
+        }
+    }
+    let mut plan = scenario::plan::plan(&loaded.scenario, &loaded.configs, run_id, options.detach)
+        .map_err(|e| UpError::Other(format!("reading the proxy configs: {e}")))?;
+    if options.ephemeral_ports {
+        for pod in &mut plan.pods {
+            for port in &mut pod.ports {
+                if port.purpose == PortPurpose::Publish {
+                    port.host_port = None;
+                }
+            }
+        }
+    }
+    Ok((loaded, plan))
+}
+
+/// `meshsim up`, in the foreground (or as a detached run's supervisor). Returns once torn down,
+/// or once ready for a detached Docker run.
+pub async fn up(options: UpOptions) -> Result<(), UpError> {
+    let steps = Steps::new();
+    let started = Instant::now();
+    let run_id = options
+        .supervise
+        .as_ref()
+        .map(|(id, _)| id.clone())
+        .unwrap_or_else(scenario::plan::new_run_id);
+    let (loaded, plan) = prepare(&options, run_id)?;
+    steps.done(
+        format!(
+            "scenario `{}`: {} services, {} pods ({})",
+            loaded.scenario.name,
+            loaded.scenario.services.len(),
+            plan.pods.len(),
+            options.scenario.display()
+        ),
+        started.elapsed(),
+    );
+
+    let t = Instant::now();
+    let chosen = choose_runtime(options.runtime)
+        .await
+        .map_err(UpError::Docker)?;
+    steps.done(chosen.describe(), t.elapsed());
+
+    let launched = match chosen {
+        Chosen::Docker(runtime) => launch_docker(&steps, runtime, &plan).await?,
+        Chosen::Local(runtime, _) => launch_local(&steps, runtime, &plan).await?,
+    };
+
+    let units = match &launched {
+        Launched::Docker { runtime, run } => {
+            runtime.list(Some(run)).await.map_err(UpError::Docker)?
+        }
+        Launched::Local(run) => run.units(),
+    };
+    let t = Instant::now();
+    let probes = readiness::probes(&plan, &units);
+    let tty = std::io::stdout().is_terminal();
+    let result = readiness::wait(&probes, options.timeout, |ready, total| {
+        if tty {
+            print!("\r  … ready {ready}/{total}");
+            let _ = std::io::stdout().flush();
+        }
+    })
+    .await;
+    if tty {
+        print!("\r\x1b[K");
+    }
+    if let Err(pending) = result {
+        let pending = pending
+            .iter()
+            .map(|(what, why)| format!("  - {what}: {why}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Err(e) = launched.teardown().await {
+            eprintln!("warning: cleaning up after the failed start: {e}");
+        }
+        return Err(UpError::NotReady {
+            timeout: options.timeout,
+            pending,
+        });
+    }
+    steps.done(
+        format!("ready: {} checks passed", probes.len()),
+        t.elapsed(),
+    );
+    println!("\n{}", table::render(&units));
+    for url in table::published_urls(&units) {
+        println!("  {url}");
+    }
+    println!(
+        "\nmeshsim up: `{}` ready in {}",
+        plan.scenario,
+        human(started.elapsed())
+    );
+
+    if let Some((_, ready_file)) = &options.supervise {
+        let _ = std::fs::write(ready_file, b"ready\n");
+    } else if options.detach {
+        // Docker runs live in the daemon; `meshsim down` removes them.
+        println!(
+            "detached: `meshsim ps` lists it, `meshsim down {}` removes it",
+            plan.scenario
+        );
+        return Ok(());
+    }
+    if options.supervise.is_none() {
+        println!("Ctrl-C stops and removes it");
+    }
+    crate::signals::terminate().await;
+    let t = Instant::now();
+    println!("\nstopping `{}` (Ctrl-C again to force)", plan.scenario);
+    let teardown = launched.teardown();
+    tokio::select! {
+        result = tokio::time::timeout(Duration::from_secs(10), teardown) => match result {
+            Ok(Ok(what)) => steps.done(what, t.elapsed()),
+            Ok(Err(e)) => return Err(UpError::Other(format!("teardown failed: {e}"))),
+            Err(_) => return Err(UpError::Other("teardown took more than 10 s; `meshsim down --all` finishes it".into())),
+        },
+        _ = crate::signals::terminate() => {
+            force_remove(&plan.run_id).await;
+            steps.note("forced");
+        }
+    }
+    Ok(())
+}
+
+/// The second Ctrl-C: kill everything of the run now.
+async fn force_remove(run: &str) {
+    if let Ok(docker) = DockerRuntime::connect().await {
+        let _ = docker.down(&Which::Run(run.to_string())).await;
+    }
+    if let Ok(local) = LocalRuntime::from_env() {
+        local.down(|r| r.run == run).await;
+    }
+}
+
+async fn launch_docker(
+    steps: &Steps,
+    runtime: DockerRuntime,
+    plan: &Plan,
+) -> Result<Launched, UpError> {
+    let t = Instant::now();
+    let reaped = runtime.janitor().await.map_err(UpError::Docker)?;
+    if !reaped.is_empty() {
+        steps.done(
+            format!(
+                "janitor removed {} abandoned run(s): {}",
+                reaped.len(),
+                reaped.join(", ")
+            ),
+            t.elapsed(),
+        );
+    }
+    let t = Instant::now();
+    let exe = std::env::current_exe()
+        .map_err(|e| UpError::Other(format!("locating the meshsim binary: {e}")))?;
+    let image = runtime.ensure_image(&exe).await.map_err(UpError::Docker)?;
+    steps.done(
+        format!(
+            "image {} ({})",
+            image.tag,
+            if image.built { "built" } else { "cached" }
+        ),
+        t.elapsed(),
+    );
+    let t = Instant::now();
+    let units = runtime
+        .launch(plan, &image.tag)
+        .await
+        .map_err(UpError::Docker)?;
+    steps.done(
+        format!(
+            "network meshsim-{} and {} containers started",
+            plan.run_id,
+            units.len()
+        ),
+        t.elapsed(),
+    );
+    Ok(Launched::Docker {
+        runtime,
+        run: plan.run_id.clone(),
+    })
+}
+
+async fn launch_local(
+    steps: &Steps,
+    runtime: LocalRuntime,
+    plan: &Plan,
+) -> Result<Launched, UpError> {
+    let t = Instant::now();
+    let reaped = runtime.janitor().await;
+    if !reaped.is_empty() {
+        steps.done(
+            format!(
+                "janitor removed {} abandoned run(s): {}",
+                reaped.len(),
+                reaped.join(", ")
+            ),
+            t.elapsed(),
+        );
+    }
+    let t = Instant::now();
+    let run = runtime.launch(plan).await.map_err(UpError::Local)?;
+    steps.done(
+        format!(
+            "{} processes started, DNS on {}",
+            run.units().len(),
+            run.dns_addr()
+        ),
+        t.elapsed(),
+    );
+    Ok(Launched::Local(run))
+}
+
+/// Every unit meshsim knows of, on both runtimes. A Docker daemon that does not answer is left
+/// out silently (`ps` must work on a laptop without Docker).
+pub async fn all_units() -> Vec<UnitStatus> {
+    let mut units = Vec::new();
+    if let Ok(docker) = DockerRuntime::connect().await {
+        units.extend(docker.list(None).await.unwrap_or_default());
+    }
+    if let Ok(local) = LocalRuntime::from_env() {
+        units.extend(local.list());
+    }
+    units
+}
