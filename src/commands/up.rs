@@ -99,11 +99,13 @@ async fn detach_local(options: &UpOptions) -> Result<(), UpError> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
+    // The supervisor's own account of the start: on stdout when it worked, on stderr (where a
+    // script looks for errors) when it did not.
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    print!("{text}");
     let _ = std::fs::remove_file(&ready);
     match outcome {
         Ok(()) => {
+            print!("{text}");
             println!(
                 "detached: supervisor pid {} (log {}); `meshsim down` removes the run",
                 child.id().unwrap_or(0),
@@ -112,6 +114,7 @@ async fn detach_local(options: &UpOptions) -> Result<(), UpError> {
             Ok(())
         }
         Err(code) => {
+            eprint!("{text}");
             let _ = std::fs::remove_file(&log);
             std::process::exit(code);
         }

@@ -59,6 +59,22 @@ pub fn front_proxy(mesh: &Mesh) {
     );
     let (_, ready) = get(admin, "/ready", None).unwrap();
     assert_eq!(ready, "LIVE\n");
+
+    // `meshsim logs` shows the front proxy's access log (Envoy's default format, on stdout).
+    let logged = wait_for(Duration::from_secs(5), || {
+        let out = mesh.command().args(["logs", "front-envoy"]).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .any(|l| {
+                l.starts_with("front-envoy#1/proxy | [")
+                    && l.contains("\"GET /service/2 HTTP/1.1\" 200 -")
+            })
+            .then_some(())
+    });
+    assert!(
+        logged.is_some(),
+        "the access log line for /service/2 never showed in `meshsim logs`"
+    );
 }
 
 /// Seed 001's v2 front proxy: the article's two curls, through the published port 80.

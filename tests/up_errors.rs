@@ -1,0 +1,249 @@
+//! `meshsim up` failure modes: each has its own exit code and message, and leaves nothing
+//! running. Also Ctrl-C/SIGTERM teardown of a foreground run, and the janitor.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::mesh::{meshsim_exe, scenario};
+
+struct Env {
+    state: PathBuf,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        let state =
+            std::env::temp_dir().join(format!("meshsim-errors-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        Env { state }
+    }
+
+    /// A meshsim command on the local runtime only (no Docker in sight).
+    fn local(&self) -> Command {
+        let mut c = Command::new(meshsim_exe());
+        c.env("MESHSIM_STATE_DIR", &self.state).env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/meshsim-test-docker.sock",
+        );
+        c
+    }
+
+    fn ps_is_empty(&self) -> bool {
+        let out = self.local().args(["ps", "--json"]).output().unwrap();
+        let units: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if !units.is_empty() {
+            eprintln!("units: {units:#?}");
+        }
+        units.is_empty()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.local().args(["down", "--all"]).output();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+fn write_scenario(env: &Env, name: &str, text: &str) -> PathBuf {
+    let path = env.state.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_taken_host_port_is_exit_6_and_nothing_is_left() {
+    let env = Env::new("port");
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let file = write_scenario(
+        &env,
+        "taken.yaml",
+        &format!("name: taken\nservices:\n  web:\n    app: {{sample: http}}\n    publish: [\"{port}:8080\"]\n"),
+    );
+    let out = env
+        .local()
+        .args(["up", "--runtime", "local", "--detach"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains(&format!("host port {port}")) && stderr.contains("already in use"),
+        "{stderr}"
+    );
+    assert!(env.ps_is_empty());
+}
+
+#[test]
+fn an_unreachable_docker_daemon_is_exit_4_with_the_fix() {
+    let env = Env::new("docker");
+    let out = env
+        .local()
+        .args(["up", "--runtime", "docker"])
+        .arg(scenario("front-proxy"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("Cannot connect to the Docker daemon")
+            && stderr.contains("--runtime local"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn auto_falls_back_to_local_and_says_so() {
+    let env = Env::new("auto");
+    let out = env
+        .local()
+        .args(["up", "--detach", "--ephemeral-ports"])
+        .arg(scenario("front-proxy"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Docker is not available"), "{stdout}");
+    assert!(!env.ps_is_empty());
+}
+
+#[test]
+fn a_user_image_on_the_local_runtime_is_exit_2_and_nothing_is_left() {
+    let env = Env::new("image");
+    let file = write_scenario(
+        &env,
+        "image.yaml",
+        "name: image\nservices:\n  web:\n    app: {image: example/app:1, port: 80}\n",
+    );
+    let out = env
+        .local()
+        .args(["up", "--runtime", "local", "--detach"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("use --runtime docker"), "{stderr}");
+    assert!(env.ps_is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_user_image_on_docker_is_exit_5() {
+    if support::docker::docker_or_skip().await.is_none() {
+        return;
+    }
+    let file =
+        std::env::temp_dir().join(format!("meshsim-missing-image-{}.yaml", std::process::id()));
+    std::fs::write(
+        &file,
+        "name: missing-image\nservices:\n  web:\n    app: {image: meshsim-test/never-built:1, port: 80}\n",
+    )
+    .unwrap();
+    let out = Command::new(meshsim_exe())
+        .args(["up", "--runtime", "docker", "--detach"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("meshsim-test/never-built:1") && stderr.contains("docker build"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+/// Runs `up` in the foreground until its "ready" line; returns the child.
+fn foreground_up(env: &Env) -> std::process::Child {
+    let mut child = env
+        .local()
+        .args(["up", "--runtime", "local", "--ephemeral-ports"])
+        .arg(scenario("front-proxy"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("up exited before it was ready")
+            .unwrap();
+        if line.contains("ready in") {
+            break;
+        }
+    }
+    // Keep draining so `up` never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[test]
+fn sigterm_tears_a_foreground_run_down_within_10_s() {
+    let env = Env::new("sigterm");
+    let mut child = foreground_up(&env);
+    assert!(!env.ps_is_empty());
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(env.ps_is_empty());
+}
+
+#[test]
+fn the_janitor_removes_a_run_whose_owner_was_killed() {
+    let env = Env::new("janitor");
+    let mut child = foreground_up(&env);
+    let pids: Vec<u32> = {
+        let out = env.local().args(["ps", "--json"]).output().unwrap();
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    child.kill().unwrap(); // SIGKILL: no teardown; the pods live on
+    child.wait().unwrap();
+    assert!(pids
+        .iter()
+        .all(|p| std::path::Path::new(&format!("/proc/{p}")).exists()));
+
+    // The next `up` starts with the janitor.
+    let out = env
+        .local()
+        .args(["up", "--runtime", "local", "--detach", "--ephemeral-ports"])
+        .arg(scenario("front-proxy"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("janitor removed 1 abandoned run"),
+        "{stdout}"
+    );
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z "),
+            "pid {pid} survived the janitor: {stat}"
+        );
+    }
+}
