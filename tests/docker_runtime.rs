@@ -167,20 +167,8 @@ async fn cluster_hosts(admin_port: u16) -> std::collections::BTreeSet<String> {
 }
 
 async fn assert_nothing_left(docker: &meshsim::runtime::docker::DockerRuntime, run: &str) {
-    assert!(
-        docker.list(Some(run)).await.unwrap().is_empty(),
-        "containers of {run} left"
-    );
-    let filters =
-        std::collections::HashMap::from([("label", vec![format!("{}={run}", labels::RUN)])]);
-    let networks = docker
-        .api()
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .unwrap();
-    assert!(networks.is_empty(), "networks of {run} left: {networks:?}");
+    let left = support::docker::labelled(docker, &format!("{}={run}", labels::RUN)).await;
+    assert_eq!(left, (0, 0), "containers and networks of {run} left");
 }
 
 /// One launch exercising the pod model: a standalone proxy, a 2-replica service behind one DNS

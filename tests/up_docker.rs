@@ -5,9 +5,6 @@
 
 mod support;
 
-use std::collections::HashMap;
-
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use support::mesh::Mesh;
 use support::seed_checks;
 
@@ -24,25 +21,7 @@ async fn docker_up(name: &str) -> Option<Mesh> {
 /// Containers and networks still labelled with `scenario`.
 async fn leftovers(scenario: &str) -> (usize, usize) {
     let docker = support::docker::docker_or_skip().await.unwrap();
-    let filters = HashMap::from([("label", vec![format!("meshsim.scenario={scenario}")])]);
-    let containers = docker
-        .api()
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .unwrap();
-    let networks = docker
-        .api()
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .unwrap();
-    (containers.len(), networks.len())
+    support::docker::labelled(&docker, &format!("meshsim.scenario={scenario}")).await
 }
 
 async fn check_and_down(mesh: Mesh, check: fn(&Mesh)) {

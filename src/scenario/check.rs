@@ -131,13 +131,8 @@ fn check_clusters(
             }
             match scenario.service(host) {
                 Some(target) => {
-                    let ports = pod_ports(target, configs);
                     let port = endpoint.address.port;
-                    if !ports.is_empty() && !ports.iter().any(|(p, _)| *p == port) {
-                        let served: Vec<String> = ports
-                            .iter()
-                            .map(|(p, what)| format!("{p} ({what})"))
-                            .collect();
+                    if let Some(served) = unserved(&pod_ports(target, configs), port) {
                         diags.push(
                             Diagnostic::warning(
                                 &proxy.config_path,
@@ -147,7 +142,7 @@ fn check_clusters(
                                     cluster.name, proxy.config_written
                                 ),
                             )
-                            .with_help(format!("`{host}` listens on {}", served.join(", "))),
+                            .with_help(format!("`{host}` listens on {served}")),
                         );
                     }
                 }
@@ -195,6 +190,19 @@ pub fn pod_ports(service: &Service, configs: &Configs) -> Vec<(u16, String)> {
     ports
 }
 
+/// When `port` is not among the known `ports` of a pod: what does listen there, for the help
+/// text. None when it is served, or when nothing is known (an image without `port:`).
+fn unserved(ports: &[(u16, String)], port: u16) -> Option<String> {
+    if ports.is_empty() || ports.iter().any(|(p, _)| *p == port) {
+        return None;
+    }
+    let served: Vec<String> = ports
+        .iter()
+        .map(|(p, what)| format!("{p} ({what})"))
+        .collect();
+    Some(served.join(", "))
+}
+
 /// The app's port: written, or the sample's default; unknown for an image without `port:`.
 pub fn app_port(app: &App) -> Option<u16> {
     match app.source {
@@ -227,11 +235,7 @@ fn check_pod_ports(service: &Service, configs: &Configs, diags: &mut Vec<Diagnos
         }
     }
     for publish in &service.publish {
-        if !ports.is_empty() && !ports.iter().any(|(p, _)| *p == publish.container_port) {
-            let served: Vec<String> = ports
-                .iter()
-                .map(|(p, what)| format!("{p} ({what})"))
-                .collect();
+        if let Some(served) = unserved(&ports, publish.container_port) {
             diags.push(
                 Diagnostic::warning(
                     format!("services.{}.publish", service.name),
@@ -241,7 +245,7 @@ fn check_pod_ports(service: &Service, configs: &Configs, diags: &mut Vec<Diagnos
                         service.name, publish.container_port
                     ),
                 )
-                .with_help(format!("it listens on {}", served.join(", "))),
+                .with_help(format!("it listens on {served}")),
             );
         }
     }

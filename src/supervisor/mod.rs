@@ -82,6 +82,20 @@ impl Steps {
         println!("  ✓ {what} ({})", human(took));
     }
 
+    /// What the janitor removed at start, if anything.
+    pub fn reaped(&self, runs: &[String], took: Duration) {
+        if !runs.is_empty() {
+            self.done(
+                format!(
+                    "janitor removed {} abandoned run(s): {}",
+                    runs.len(),
+                    runs.join(", ")
+                ),
+                took,
+            );
+        }
+    }
+
     pub fn note(&self, what: impl std::fmt::Display) {
         println!("  · {what}");
     }
@@ -299,16 +313,7 @@ async fn launch_docker(
 ) -> Result<Launched, UpError> {
     let t = Instant::now();
     let reaped = runtime.janitor().await.map_err(UpError::Docker)?;
-    if !reaped.is_empty() {
-        steps.done(
-            format!(
-                "janitor removed {} abandoned run(s): {}",
-                reaped.len(),
-                reaped.join(", ")
-            ),
-            t.elapsed(),
-        );
-    }
+    steps.reaped(&reaped, t.elapsed());
     let t = Instant::now();
     let exe = std::env::current_exe()
         .map_err(|e| UpError::Other(format!("locating the meshsim binary: {e}")))?;
@@ -347,16 +352,7 @@ async fn launch_local(
 ) -> Result<Launched, UpError> {
     let t = Instant::now();
     let reaped = runtime.janitor().await;
-    if !reaped.is_empty() {
-        steps.done(
-            format!(
-                "janitor removed {} abandoned run(s): {}",
-                reaped.len(),
-                reaped.join(", ")
-            ),
-            t.elapsed(),
-        );
-    }
+    steps.reaped(&reaped, t.elapsed());
     let t = Instant::now();
     let run = runtime.launch(plan).await.map_err(UpError::Local)?;
     steps.done(

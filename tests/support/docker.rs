@@ -75,3 +75,28 @@ impl Drop for RunGuard {
         .join();
     }
 }
+
+/// How many containers (any state) and networks carry the label `filter` (`key=value`), asked
+/// of the daemon itself rather than of meshsim.
+pub async fn labelled(runtime: &DockerRuntime, filter: &str) -> (usize, usize) {
+    use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
+    let filters = std::collections::HashMap::from([("label", vec![filter.to_string()])]);
+    let containers = runtime
+        .api()
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap();
+    let networks = runtime
+        .api()
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .unwrap();
+    (containers.len(), networks.len())
+}
