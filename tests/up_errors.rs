@@ -247,3 +247,56 @@ fn the_janitor_removes_a_run_whose_owner_was_killed() {
         );
     }
 }
+
+/// A port below 1024 on the local runtime without the right to bind it: exit 6 with the fixes,
+/// before anything starts. Needs root to drop to `nobody` with setpriv; skipped otherwise.
+#[test]
+fn a_privileged_port_without_the_right_is_exit_6_with_the_fixes() {
+    if !running_as_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipping: needs root and setpriv to run meshsim as an unprivileged user");
+        return;
+    }
+    let env = Env::new("lowport");
+    // A copy `nobody` can read and run, and a state directory it owns.
+    let dir = env.state.join("nobody");
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let exe = dir.join("meshsim");
+    std::fs::copy(meshsim_exe(), &exe).unwrap();
+    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in [&env.state, &dir, &dir.join("state")] {
+        std::os::unix::fs::chown(entry, Some(65534), Some(65534)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["up", "--runtime", "local", "--detach"])
+        .arg(scenarios.join("front-proxy-v2.yaml"))
+        .env("MESHSIM_STATE_DIR", dir.join("state"))
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/meshsim-test-docker.sock",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("listens on port 80, below 1024"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cap_net_bind_service") && stderr.contains("--runtime docker"),
+        "{stderr}"
+    );
+    let runs = dir.join("state/runs");
+    assert!(
+        !runs.exists() || std::fs::read_dir(runs).unwrap().next().is_none(),
+        "nothing started"
+    );
+}
+
+/// `/proc/self` belongs to the process's effective user.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}

@@ -109,11 +109,38 @@ pub(crate) async fn ensure(
     imported.map_err(|e| DockerError::api(endpoint, format!("importing image {tag}"), e))?;
 
     let bytes = image_size(docker, endpoint, &tag).await?.unwrap_or(0);
+    prune_old_images(docker, &tag).await;
     Ok(ImageInfo {
         tag,
         built: true,
         bytes,
     })
+}
+
+/// How many `meshsim:*` images to keep besides the one just built: every rebuilt binary makes
+/// a new one (tens to hundreds of MB), and a few recent ones cover other worktrees and builds.
+const KEEP_IMAGES: usize = 3;
+
+/// Removes `meshsim:*` images older than the newest [`KEEP_IMAGES`], without force: one that a
+/// container still uses stays. Best effort; a failure only leaves an image behind.
+async fn prune_old_images(docker: &Docker, current: &str) {
+    use bollard::query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder};
+    let filters = std::collections::HashMap::from([("reference", vec![REPO.to_string()])]);
+    let Ok(mut images) = docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+    else {
+        return;
+    };
+    images.sort_by_key(|i| std::cmp::Reverse(i.created));
+    for image in images.iter().skip(KEEP_IMAGES + 1) {
+        for tag in image.repo_tags.iter().filter(|t| t.as_str() != current) {
+            let options = RemoveImageOptionsBuilder::new().force(false).build();
+            let _ = docker.remove_image(tag, Some(options), None).await;
+        }
+    }
 }
 
 /// The image's size, or None when the daemon does not have it.
