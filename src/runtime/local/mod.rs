@@ -290,12 +290,9 @@ impl LocalRun {
                     role: container.role,
                     process,
                     address: IpAddr::V4(ip),
-                    // Like Docker, the pod's ports hang off the unit that owns its network.
-                    published: if i == 0 {
-                        published.clone()
-                    } else {
-                        Vec::new()
-                    },
+                    // The pod's ports belong to every unit sharing its "network", as `ps` shows
+                    // them for a Docker sidecar in its app's namespace.
+                    published: published.clone(),
                     log,
                     exit: None,
                 });
