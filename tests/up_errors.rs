@@ -300,3 +300,67 @@ fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
+
+#[test]
+fn a_unit_that_dies_while_starting_fails_at_once_with_its_last_lines() {
+    let env = Env::new("dies");
+    let file = write_scenario(
+        &env,
+        "dies.yaml",
+        "name: dies\nservices:\n  web:\n    app: {sample: http, env: {FAULT_STATUS: \"999\"}}\n",
+    );
+    let started = Instant::now();
+    let out = env
+        .local()
+        .args(["up", "--runtime", "local", "--timeout", "60"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed fast, not at the timeout"
+    );
+    assert!(
+        stderr.contains("web#1/app: exited while starting"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("── last lines of web#1/app ──"), "{stderr}");
+    assert!(
+        stderr.contains("web#1/app | "),
+        "the unit's own words: {stderr}"
+    );
+    assert!(env.ps_is_empty());
+}
+
+#[test]
+fn ctrl_c_before_ready_removes_everything_and_exits_130() {
+    let env = Env::new("interrupt");
+    // Every answer of this app takes a minute: the mesh never becomes ready.
+    let file = write_scenario(
+        &env,
+        "slow.yaml",
+        "name: slow\nservices:\n  web:\n    app: {sample: http, env: {FAULT_DELAY: 60s}}\n",
+    );
+    let mut child = env
+        .local()
+        .args(["up", "--runtime", "local", "--timeout", "120"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = support::mesh::wait_for(Duration::from_secs(20), || {
+        (!env.ps_is_empty()).then_some(())
+    });
+    assert!(started.is_some(), "the run never started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(env.ps_is_empty());
+}

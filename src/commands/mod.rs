@@ -32,4 +32,6 @@ pub mod exit {
     pub const IMAGE_MISSING: u8 = 5;
     /// A host port to publish is taken, or a port below 1024 may not be bound.
     pub const PORT_UNAVAILABLE: u8 = 6;
+    /// Ctrl-C/SIGTERM before the mesh was ready (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }

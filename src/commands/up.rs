@@ -29,6 +29,8 @@ pub fn run(args: UpArgs) -> ExitCode {
     };
     let result = super::runtime().block_on(async move {
         if options.detach && options.supervise.is_none() {
+            // A bad scenario is exit 2 whatever the runtime, so check it before asking Docker.
+            crate::scenario::load(&options.scenario).map_err(UpError::Scenario)?;
             let chosen = choose_runtime(options.runtime)
                 .await
                 .map_err(UpError::Docker)?;
@@ -90,14 +92,30 @@ async fn detach_local(options: &UpOptions) -> Result<(), UpError> {
     let mut child = command
         .spawn()
         .map_err(|e| UpError::Other(format!("starting the background supervisor: {e}")))?;
+    let mut interrupted = Box::pin(crate::signals::terminate());
     let outcome = loop {
         if ready.exists() {
             break Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            break Err(status.code().unwrap_or(1));
+            // Killed by a signal: an infrastructure failure, not one of the coded outcomes.
+            break Err(status.code().unwrap_or(exit::INFRASTRUCTURE as i32));
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+            _ = &mut interrupted => {
+                // Ctrl-C while waiting: the supervisor tears down what it started, then exits.
+                if let Some(pid) = child.id() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::SIGTERM,
+                    );
+                }
+                let _ = child.wait().await;
+                let _ = std::fs::remove_file(&log);
+                return Err(UpError::Interrupted);
+            }
+        }
     };
     // The supervisor's own account of the start: on stdout when it worked, on stderr (where a
     // script looks for errors) when it did not.

@@ -69,7 +69,35 @@ pub fn check(
         check_pod_ports(service, &configs, diags);
     }
     check_host_ports(scenario, diags);
+    check_size(scenario, diags);
     configs
+}
+
+/// A local run gives each pod one address of a /24; Docker has no such limit, but a scenario
+/// should run on both.
+fn check_size(scenario: &Scenario, diags: &mut Vec<Diagnostic>) {
+    let pods: u32 = scenario.services.iter().map(|s| s.replicas).sum();
+    if pods as usize > crate::runtime::local::MAX_PODS {
+        let biggest = scenario
+            .services
+            .iter()
+            .max_by_key(|s| s.replicas)
+            .expect("services");
+        diags.push(
+            Diagnostic::error(
+                format!("services.{}.replicas", biggest.name),
+                biggest.span,
+                format!(
+                    "the scenario has {pods} pods; at most {} fit in one run",
+                    crate::runtime::local::MAX_PODS
+                ),
+            )
+            .with_help(format!(
+                "lower `replicas` (service `{}` has {})",
+                biggest.name, biggest.replicas
+            )),
+        );
+    }
 }
 
 fn missing_config(proxy: &Proxy, source: &std::io::Error) -> Diagnostic {
@@ -236,8 +264,19 @@ fn check_pod_ports(service: &Service, configs: &Configs, diags: &mut Vec<Diagnos
     }
     for publish in &service.publish {
         if let Some(served) = unserved(&ports, publish.container_port) {
+            // With every port of the pod known, the mesh could never be ready: an error.
+            // An image app without `port:` may listen there: only a warning.
+            let all_known = match &service.body {
+                ServiceBody::App { app, .. } => app_port(app).is_some(),
+                ServiceBody::Proxy(_) => true,
+            };
+            let make = if all_known {
+                Diagnostic::error
+            } else {
+                Diagnostic::warning
+            };
             diags.push(
-                Diagnostic::warning(
+                make(
                     format!("services.{}.publish", service.name),
                     publish.span,
                     format!(

@@ -1,5 +1,6 @@
 //! Scenario → [`Plan`]: the pods and containers a runtime launches for one run.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::model::DiscoveryType;
@@ -27,7 +28,7 @@ pub fn plan(
 ) -> std::io::Result<Plan> {
     let mut pods = Vec::new();
     for service in &scenario.services {
-        let wave = wave(scenario, configs, service, 0);
+        let wave = wave(scenario, configs, service);
         for replica in 1..=service.replicas {
             let mut pod = pod(service, replica, configs)?;
             pod.wave = wave;
@@ -64,16 +65,38 @@ fn dns_dependencies<'s>(
 }
 
 /// 0 for a service that resolves no other service, else one more than its dependencies'.
-/// A cycle (two sidecars calling each other) is cut at the number of services.
-fn wave(scenario: &Scenario, configs: &Configs, service: &Service, depth: usize) -> u32 {
-    if depth >= scenario.services.len() {
-        return 0;
+/// Memoised depth-first; a cycle (two sidecars calling each other) is cut where it closes.
+fn wave(scenario: &Scenario, configs: &Configs, service: &Service) -> u32 {
+    fn visit(
+        scenario: &Scenario,
+        configs: &Configs,
+        service: &Service,
+        memo: &mut HashMap<String, u32>,
+        on_path: &mut Vec<String>,
+    ) -> u32 {
+        if let Some(w) = memo.get(&service.name) {
+            return *w;
+        }
+        if on_path.contains(&service.name) {
+            return 0;
+        }
+        on_path.push(service.name.clone());
+        let w = dns_dependencies(scenario, configs, service)
+            .into_iter()
+            .map(|dep| visit(scenario, configs, dep, memo, on_path) + 1)
+            .max()
+            .unwrap_or(0);
+        on_path.pop();
+        memo.insert(service.name.clone(), w);
+        w
     }
-    dns_dependencies(scenario, configs, service)
-        .into_iter()
-        .map(|dep| wave(scenario, configs, dep, depth + 1) + 1)
-        .max()
-        .unwrap_or(0)
+    visit(
+        scenario,
+        configs,
+        service,
+        &mut HashMap::new(),
+        &mut Vec::new(),
+    )
 }
 
 fn pod(service: &Service, replica: u32, configs: &Configs) -> std::io::Result<Pod> {
@@ -160,7 +183,8 @@ fn proxy_container(
     proxy: &Proxy,
     role: Role,
 ) -> std::io::Result<Container> {
-    let contents = std::fs::read(&proxy.config)?;
+    let contents = std::fs::read(&proxy.config)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", proxy.config.display())))?;
     let file_name = proxy
         .config
         .file_name()

@@ -12,7 +12,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::runtime::docker::{DockerError, DockerRuntime, Which};
+use crate::runtime::docker::{DockerError, DockerRuntime, LogsRequest, Which};
 use crate::runtime::local::{LocalError, LocalRun, LocalRuntime};
 use crate::runtime::{Plan, PortPurpose, UnitStatus};
 use crate::scenario::{self, ScenarioError};
@@ -46,6 +46,11 @@ pub enum UpError {
     Local(LocalError),
     #[error("the mesh did not become ready within {timeout:?}:\n{pending}\n  see why with `meshsim logs UNIT` (the run was removed; rerun with --timeout to wait longer)")]
     NotReady { timeout: Duration, pending: String },
+    #[error("interrupted before the mesh was ready; everything started was removed")]
+    Interrupted,
+    /// A file the scenario names could not be read.
+    #[error("{0}")]
+    Input(String),
     #[error("{0}")]
     Other(String),
 }
@@ -54,7 +59,8 @@ impl UpError {
     pub fn exit_code(&self) -> u8 {
         use crate::commands::exit;
         match self {
-            UpError::Scenario(_) => exit::INVALID_INPUT,
+            UpError::Scenario(_) | UpError::Input(_) => exit::INVALID_INPUT,
+            UpError::Interrupted => exit::INTERRUPTED,
             UpError::Docker(DockerError::DaemonUnreachable { .. }) => exit::DOCKER_UNREACHABLE,
             UpError::Docker(DockerError::ImageMissing { .. }) => exit::IMAGE_MISSING,
             UpError::Docker(DockerError::PortTaken { .. })
@@ -126,6 +132,47 @@ enum Launched {
 }
 
 impl Launched {
+    async fn units(&self) -> Result<Vec<UnitStatus>, UpError> {
+        match self {
+            Launched::Docker { runtime, run } => {
+                runtime.list(Some(run)).await.map_err(UpError::Docker)
+            }
+            Launched::Local(run) => Ok(run.units()),
+        }
+    }
+
+    /// A unit that is no longer running, if any.
+    async fn exited_unit(&self) -> Option<String> {
+        let units = self.units().await.ok()?;
+        units
+            .into_iter()
+            .find(|u| matches!(u.state.as_str(), "exited" | "dead"))
+            .map(|u| u.unit)
+    }
+
+    /// The last `n` output lines of the units of `pod` (`service#replica`), each prefixed by its
+    /// unit.
+    async fn log_tail(&self, pod: &str, n: u32) -> Vec<String> {
+        match self {
+            Launched::Docker { runtime, run } => {
+                use futures_util::StreamExt;
+                runtime
+                    .logs(LogsRequest {
+                        run: Some(run.clone()),
+                        unit: pod.to_string(),
+                        follow: false,
+                        tail: Some(n),
+                    })
+                    .filter_map(|line| async move {
+                        line.ok().map(|l| format!("{} | {}", l.unit, l.text))
+                    })
+                    .collect()
+                    .await
+            }
+            Launched::Local(run) => run.log_tail(pod, n as usize),
+        }
+    }
+
     async fn teardown(self) -> Result<String, String> {
         match self {
             Launched::Docker { runtime, run } => runtime
@@ -172,7 +219,7 @@ pub fn prepare(options: &UpOptions, run_id: String) -> Result<(scenario::Loaded,
         }
     }
     let mut plan = scenario::plan::plan(&loaded.scenario, &loaded.configs, run_id, options.detach)
-        .map_err(|e| UpError::Other(format!("reading the proxy configs: {e}")))?;
+        .map_err(|e| UpError::Input(format!("reading a proxy config: {e}")))?;
     if options.ephemeral_ports {
         for pod in &mut plan.pods {
             for port in &mut pod.ports {
@@ -207,37 +254,82 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         started.elapsed(),
     );
 
+    // From here on a Ctrl-C or SIGTERM, whenever it comes, must not leave half a run behind.
+    let mut interrupted = Box::pin(crate::signals::terminate());
     let t = Instant::now();
-    let chosen = choose_runtime(options.runtime)
-        .await
-        .map_err(UpError::Docker)?;
+    let chosen = tokio::select! {
+        chosen = choose_runtime(options.runtime) => chosen.map_err(UpError::Docker)?,
+        _ = &mut interrupted => return Err(UpError::Interrupted),
+    };
     steps.done(chosen.describe(), t.elapsed());
-
-    let launched = match chosen {
-        Chosen::Docker(runtime) => launch_docker(&steps, runtime, &plan).await?,
-        Chosen::Local(runtime, _) => launch_local(&steps, runtime, &plan).await?,
+    let on_docker = matches!(chosen, Chosen::Docker(_));
+    let launching = async {
+        match chosen {
+            Chosen::Docker(runtime) => launch_docker(&steps, runtime, &plan).await,
+            Chosen::Local(runtime, _) => launch_local(&steps, runtime, &plan).await,
+        }
+    };
+    let launched = tokio::select! {
+        launched = launching => launched?,
+        _ = &mut interrupted => {
+            // The launch was cut short: whatever of the run exists goes, by its id.
+            kill_run(&plan.run_id, on_docker).await;
+            return Err(UpError::Interrupted);
+        }
     };
 
-    let units = match &launched {
-        Launched::Docker { runtime, run } => {
-            runtime.list(Some(run)).await.map_err(UpError::Docker)?
+    let units = match launched.units().await {
+        Ok(units) => units,
+        Err(e) => {
+            let _ = launched.teardown().await;
+            return Err(e);
         }
-        Launched::Local(run) => run.units(),
     };
     let t = Instant::now();
     let probes = readiness::probes(&plan, &units);
     let tty = std::io::stdout().is_terminal();
-    let result = readiness::wait(&probes, options.timeout, |ready, total| {
+    let ready = readiness::wait(&probes, options.timeout, |ready, total| {
         if tty {
             print!("\r  … ready {ready}/{total}");
             let _ = std::io::stdout().flush();
         }
-    })
-    .await;
+    });
+    // A unit that exits while starting will not come back: fail now, not at the timeout.
+    let died = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if let Some(unit) = launched.exited_unit().await {
+                return unit;
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        result = ready => result,
+        unit = died => Err(vec![(unit, "exited while starting".to_string())]),
+        _ = &mut interrupted => {
+            if tty {
+                print!("\r\x1b[K");
+            }
+            println!("interrupted: stopping `{}`", plan.scenario);
+            stop(launched, &steps, &plan, on_docker).await?;
+            return Err(UpError::Interrupted);
+        }
+    };
     if tty {
         print!("\r\x1b[K");
     }
-    if let Err(pending) = result {
+    if let Err(pending) = outcome {
+        // The run is about to be removed, and its logs with it: show why first.
+        for (what, _) in &pending {
+            let pod = what.split_whitespace().next().unwrap_or(what);
+            let lines = launched.log_tail(pod, 15).await;
+            if !lines.is_empty() {
+                eprintln!("── last lines of {pod} ──");
+                for line in lines {
+                    eprintln!("{line}");
+                }
+            }
+        }
         let pending = pending
             .iter()
             .map(|(what, why)| format!("  - {what}: {why}"))
@@ -278,31 +370,41 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
     if options.supervise.is_none() {
         println!("Ctrl-C stops and removes it");
     }
-    crate::signals::terminate().await;
-    let t = Instant::now();
+    interrupted.await;
     println!("\nstopping `{}` (Ctrl-C again to force)", plan.scenario);
-    let teardown = launched.teardown();
+    stop(launched, &steps, &plan, on_docker).await
+}
+
+/// Tears the run down within 10 s; a second Ctrl-C/SIGTERM kills it at once.
+async fn stop(
+    launched: Launched,
+    steps: &Steps,
+    plan: &Plan,
+    on_docker: bool,
+) -> Result<(), UpError> {
+    let t = Instant::now();
     tokio::select! {
-        result = tokio::time::timeout(Duration::from_secs(10), teardown) => match result {
+        result = tokio::time::timeout(Duration::from_secs(10), launched.teardown()) => match result {
             Ok(Ok(what)) => steps.done(what, t.elapsed()),
             Ok(Err(e)) => return Err(UpError::Other(format!("teardown failed: {e}"))),
             Err(_) => return Err(UpError::Other("teardown took more than 10 s; `meshsim down --all` finishes it".into())),
         },
         _ = crate::signals::terminate() => {
-            force_remove(&plan.run_id).await;
-            steps.note("forced");
+            kill_run(&plan.run_id, on_docker).await;
+            steps.done("forced: killed", t.elapsed());
         }
     }
     Ok(())
 }
 
-/// The second Ctrl-C: kill everything of the run now.
-async fn force_remove(run: &str) {
-    if let Ok(docker) = DockerRuntime::connect().await {
-        let _ = docker.down(&Which::Run(run.to_string())).await;
-    }
-    if let Ok(local) = LocalRuntime::from_env() {
-        local.down(|r| r.run == run).await;
+/// Kills everything of a run now, by its id (the second Ctrl-C, or an interrupted launch).
+async fn kill_run(run: &str, on_docker: bool) {
+    if on_docker {
+        if let Ok(docker) = DockerRuntime::connect().await {
+            let _ = docker.down(&Which::Run(run.to_string())).await;
+        }
+    } else if let Ok(local) = LocalRuntime::from_env() {
+        local.kill(run).await;
     }
 }
 

@@ -58,7 +58,7 @@ fn published(u: &UnitStatus) -> String {
 
 /// The URLs a user will want first: every `publish:` port, as http://127.0.0.1:PORT.
 pub fn published_urls(units: &[UnitStatus]) -> Vec<String> {
-    units
+    let mut urls: Vec<String> = units
         .iter()
         .flat_map(|u| {
             u.published
@@ -71,5 +71,8 @@ pub fn published_urls(units: &[UnitStatus]) -> Vec<String> {
                     )
                 })
         })
-        .collect()
+        .collect();
+    // Every unit of a pod lists the pod's ports (a sidecar shares its app's network).
+    urls.dedup();
+    urls
 }

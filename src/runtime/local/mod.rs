@@ -76,14 +76,27 @@ impl LocalRuntime {
 
     /// Starts every pod of `plan`. On failure, whatever was started is stopped again.
     pub async fn launch(&self, plan: &Plan) -> Result<LocalRun, LocalError> {
+        if plan.pods.len() > MAX_PODS {
+            return Err(LocalError::Io {
+                context: format!("planning {} pods", plan.pods.len()),
+                source: std::io::Error::other(format!("a local run holds at most {MAX_PODS} pods (one /24 of loopback addresses); lower `replicas`")),
+            });
+        }
         let subnet = self.free_subnet();
         let run_dir = RunState::dir(&self.state_root, &plan.run_id);
         std::fs::create_dir_all(&run_dir).map_err(io(format!("creating {}", run_dir.display())))?;
         let records = Records::new();
         let dns_addr = SocketAddr::from((subnet_ip(subnet, 1), 0));
-        let dns = DnsServer::bind(dns_addr, records.clone(), 1)
-            .await
-            .map_err(io(format!("starting the run's DNS server on {dns_addr}")))?;
+        let dns = match DnsServer::bind(dns_addr, records.clone(), 1).await {
+            Ok(dns) => dns,
+            Err(source) => {
+                let _ = std::fs::remove_dir_all(&run_dir);
+                return Err(LocalError::Io {
+                    context: format!("starting the run's DNS server on {dns_addr}"),
+                    source,
+                });
+            }
+        };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let dns_addr = dns.local_addr();
         let mut stop = shutdown_rx.clone();
@@ -92,14 +105,17 @@ impl LocalRuntime {
         }));
         let mut run = LocalRun {
             runtime: self.clone(),
-            state: Arc::new(Mutex::new(RunState {
-                run: plan.run_id.clone(),
-                scenario: plan.scenario.clone(),
-                scenario_path: plan.scenario_path.clone(),
-                supervisor: ProcessId::current(),
-                detached: plan.detached,
-                dns: dns_addr,
-                units: Vec::new(),
+            state: Arc::new(Mutex::new(Shared {
+                state: RunState {
+                    run: plan.run_id.clone(),
+                    scenario: plan.scenario.clone(),
+                    scenario_path: plan.scenario_path.clone(),
+                    supervisor: ProcessId::current(),
+                    detached: plan.detached,
+                    dns: dns_addr,
+                    units: Vec::new(),
+                },
+                torn_down: false,
             })),
             subnet,
             next_host: 2,
@@ -160,9 +176,23 @@ impl LocalRuntime {
             let pids: Vec<ProcessId> = run.units.iter().filter_map(|u| u.process).collect();
             process::stop_all(&pids, Duration::from_secs(2)).await;
             let _ = std::fs::remove_dir_all(RunState::dir(&self.state_root, &run.run));
+            let _ = std::fs::remove_file(supervisor_log(&self.state_root, &run.run));
             removed.push(run.run);
         }
         removed
+    }
+
+    /// Kills one run's processes at once (SIGKILL) and removes its state.
+    pub async fn kill(&self, run: &str) {
+        for state in RunState::all(&self.state_root)
+            .into_iter()
+            .filter(|r| r.run == run)
+        {
+            let pids: Vec<ProcessId> = state.units.iter().filter_map(|u| u.process).collect();
+            process::stop_all(&pids, Duration::ZERO).await;
+            let _ = std::fs::remove_dir_all(RunState::dir(&self.state_root, run));
+            let _ = std::fs::remove_file(supervisor_log(&self.state_root, run));
+        }
     }
 
     /// Removes runs whose supervisor is gone (killed, crashed): their pods are stopped and their
@@ -172,14 +202,39 @@ impl LocalRuntime {
     }
 }
 
+/// Pods of one local run: 127.A.B.2 to 127.A.B.254 (.1 is the DNS server).
+pub const MAX_PODS: usize = 253;
+
+/// Where a detached run's background supervisor writes its output.
+pub fn supervisor_log(root: &Path, run: &str) -> PathBuf {
+    root.join("supervisors").join(format!("{run}.log"))
+}
+
 fn subnet_ip(subnet: [u8; 2], host: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, subnet[0], subnet[1], host)
+}
+
+/// A run's state as this process holds it. Every change is written to disk under the same lock
+/// (so an older snapshot never overwrites a newer one), and never after teardown removed it.
+struct Shared {
+    state: RunState,
+    torn_down: bool,
+}
+
+fn persist(shared: &Mutex<Shared>, root: &Path) {
+    let shared = shared.lock().expect("state lock");
+    if shared.torn_down {
+        return;
+    }
+    if let Err(e) = shared.state.save(root) {
+        tracing::warn!("cannot save the run's state: {e}");
+    }
 }
 
 /// A run in progress, owned by this process.
 pub struct LocalRun {
     runtime: LocalRuntime,
-    state: Arc<Mutex<RunState>>,
+    state: Arc<Mutex<Shared>>,
     subnet: [u8; 2],
     next_host: u8,
     records: Records,
@@ -188,22 +243,42 @@ pub struct LocalRun {
 
 impl LocalRun {
     pub fn run_id(&self) -> String {
-        self.state.lock().expect("state lock").run.clone()
+        self.state.lock().expect("state lock").state.run.clone()
     }
 
     pub fn dns_addr(&self) -> SocketAddr {
-        self.state.lock().expect("state lock").dns
+        self.state.lock().expect("state lock").state.dns
     }
 
     pub fn units(&self) -> Vec<UnitStatus> {
-        self.state.lock().expect("state lock").units_status()
+        self.state.lock().expect("state lock").state.units_status()
     }
 
     fn save(&self) {
-        let state = self.state.lock().expect("state lock").clone();
-        if let Err(e) = state.save(&self.runtime.state_root) {
-            tracing::warn!("cannot save the run's state: {e}");
+        persist(&self.state, &self.runtime.state_root);
+    }
+
+    /// The last `n` lines of each unit of `pod` (`service#replica`), prefixed by the unit.
+    pub fn log_tail(&self, pod: &str, n: usize) -> Vec<String> {
+        let units: Vec<(String, PathBuf)> = self
+            .state
+            .lock()
+            .expect("state lock")
+            .state
+            .units
+            .iter()
+            .filter(|u| crate::runtime::docker::selector_matches(pod, &u.unit))
+            .map(|u| (u.unit.clone(), u.log.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (unit, log) in units {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[lines.len().saturating_sub(n)..] {
+                out.push(format!("{unit} | {line}"));
+            }
         }
+        out
     }
 
     /// Starts one more pod (a new replica): its processes, its DNS record, its forwarders.
@@ -236,7 +311,14 @@ impl LocalRun {
             }
             let host_port = spec.host_port;
             let listener = forward::bind(host_port.unwrap_or(0)).await.map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AddrInUse {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    LocalError::LowPort {
+                        unit: pod.name(),
+                        port: host_port.unwrap_or(0),
+                        exe: self.runtime.exe.display().to_string(),
+                        source: e,
+                    }
+                } else if e.kind() == std::io::ErrorKind::AddrInUse {
                     LocalError::PortTaken {
                         host_port: host_port.unwrap_or(0),
                         container_port,
@@ -281,9 +363,12 @@ impl LocalRun {
                 format!("starting {unit} ({})", self.runtime.exe.display()),
             ))?;
             let process = child.id().and_then(ProcessId::of);
-            let index = {
-                let mut state = self.state.lock().expect("state lock");
-                state.units.push(UnitRecord {
+            self.state
+                .lock()
+                .expect("state lock")
+                .state
+                .units
+                .push(UnitRecord {
                     unit: unit.clone(),
                     service: pod.service.clone(),
                     replica: pod.replica,
@@ -296,14 +381,13 @@ impl LocalRun {
                     log,
                     exit: None,
                 });
-                state.units.len() - 1
-            };
             // Reap the child and record how it ended, so `ps` and readiness can tell. When the
             // process that owns the pod's "network" (its first) dies, the pod's address leaves
             // DNS, as a dead container's does on a Docker network.
             let state = self.state.clone();
             let root = self.runtime.state_root.clone();
             let records = (i == 0).then(|| (self.records.clone(), pod.service.clone()));
+            let unit_for_exit = unit.clone();
             tokio::spawn(async move {
                 let code = match child.wait().await {
                     Ok(status) => status.code().unwrap_or_else(|| {
@@ -319,17 +403,18 @@ impl LocalRun {
                         .collect();
                     records.set(&service, remaining);
                 }
-                let snapshot = {
-                    let mut state = state.lock().expect("state lock");
-                    if let Some(u) = state.units.get_mut(index) {
-                        u.exit = Some(code);
-                    }
-                    state.clone()
-                };
-                // The run may already be torn down (its directory removed): do not recreate it.
-                if RunState::file(&root, &snapshot.run).exists() {
-                    let _ = snapshot.save(&root);
+                // By name: `remove_pod` may have shifted the list since.
+                if let Some(u) = state
+                    .lock()
+                    .expect("state lock")
+                    .state
+                    .units
+                    .iter_mut()
+                    .find(|u| u.unit == unit_for_exit && u.exit.is_none())
+                {
+                    u.exit = Some(code);
                 }
+                persist(&state, &root);
             });
         }
         let mut addresses = self.records.get(&pod.service);
@@ -347,8 +432,9 @@ impl LocalRun {
     /// leaves DNS at once.
     pub async fn remove_pod(&mut self, service: &str, replica: u32) {
         let (processes, address) = {
-            let state = self.state.lock().expect("state lock");
-            let units: Vec<&UnitRecord> = state
+            let shared = self.state.lock().expect("state lock");
+            let units: Vec<&UnitRecord> = shared
+                .state
                 .units
                 .iter()
                 .filter(|u| u.service == service && u.replica == replica)
@@ -371,6 +457,7 @@ impl LocalRun {
         self.state
             .lock()
             .expect("state lock")
+            .state
             .units
             .retain(|u| !(u.service == service && u.replica == replica));
         self.save();
@@ -379,19 +466,33 @@ impl LocalRun {
     /// Stops every pod (SIGTERM, then SIGKILL after a grace period), the forwarders and the DNS
     /// server, and removes the run's state.
     pub async fn stop(self) {
+        self.stop_with_grace(Duration::from_secs(5)).await;
+    }
+
+    /// Like [`LocalRun::stop`], with SIGKILL at once (the second Ctrl-C).
+    pub async fn kill(self) {
+        self.stop_with_grace(Duration::ZERO).await;
+    }
+
+    async fn stop_with_grace(self, grace: Duration) {
         let (processes, run) = {
-            let state = self.state.lock().expect("state lock");
+            let shared = self.state.lock().expect("state lock");
             (
-                state
+                shared
+                    .state
                     .units
                     .iter()
                     .filter_map(|u| u.process)
                     .collect::<Vec<_>>(),
-                state.run.clone(),
+                shared.state.run.clone(),
             )
         };
-        process::stop_all(&processes, Duration::from_secs(5)).await;
+        process::stop_all(&processes, grace).await;
         let _ = self.shutdown.send(true);
+        // Under the lock, so a process-exit task cannot write the state back afterwards.
+        let mut shared = self.state.lock().expect("state lock");
+        shared.torn_down = true;
+        // (A detached run's supervisor log stays: its parent shows it, `down` removes it.)
         let _ = std::fs::remove_dir_all(RunState::dir(&self.runtime.state_root, &run));
     }
 
@@ -462,12 +563,8 @@ fn check_low_ports(pod: &Pod, ip: Ipv4Addr, exe: &Path) -> Result<(), LocalError
                     Err(_) => Vec::new(),
                 }
             }
-            _ => pod
-                .ports
-                .iter()
-                .filter(|p| p.purpose == PortPurpose::App)
-                .map(|p| p.container_port)
-                .collect(),
+            // Whatever the app may bind: its port is among the pod's, published or not.
+            _ => pod.ports.iter().map(|p| p.container_port).collect(),
         };
         for port in ports.into_iter().filter(|p| *p != 0 && *p < 1024) {
             if let Err(source) = std::net::TcpListener::bind((ip, port)) {

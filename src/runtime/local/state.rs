@@ -115,7 +115,12 @@ impl RunState {
     /// Written to a temporary file and renamed, so a reader never sees half a file.
     pub fn save(&self, root: &Path) -> std::io::Result<()> {
         let path = RunState::file(root, &self.run);
-        let tmp = path.with_extension("json.tmp");
+        // Unique, so two writers never interleave in one temporary file.
+        let tmp = path.with_extension(format!(
+            "json.{}.{}.tmp",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
         std::fs::write(
             &tmp,
             serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
