@@ -63,6 +63,10 @@ pub struct UpArgs {
     /// Seconds to wait for readiness.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Seconds between the summary lines a foreground run prints (per proxy cluster: rps,
+    /// success, p50/p99, the split over endpoints).
+    #[arg(long, default_value_t = 5)]
+    pub stats_interval: u64,
     /// Internal: supervise a detached local run with this id, touching FILE once ready.
     #[arg(long, hide = true, num_args = 2, value_names = ["RUN", "FILE"])]
     pub supervise: Option<Vec<String>>,

@@ -17,5 +17,6 @@ pub mod dns;
 pub mod proxy;
 pub mod runtime;
 pub mod scenario;
+pub mod scrape;
 pub mod signals;
 pub mod supervisor;

@@ -55,3 +55,92 @@ fn assert_down_leaves_nothing(mesh: Mesh) {
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to remove"));
 }
+
+/// A foreground run prints, every interval, what its proxies see: per cluster the rate, the
+/// success and the split over its endpoints (service1's two replicas share the traffic).
+#[test]
+fn a_foreground_run_reports_rates_and_the_split() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let state = std::env::temp_dir().join(format!("meshsim-report-{}", std::process::id()));
+    let mut child = Command::new(support::mesh::meshsim_exe())
+        .env("MESHSIM_STATE_DIR", &state)
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/meshsim-test-docker.sock",
+        )
+        .args([
+            "up",
+            "--runtime",
+            "local",
+            "--ephemeral-ports",
+            "--stats-interval",
+            "1",
+        ])
+        .arg(support::mesh::scenario("front-proxy"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut front = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        // The units table: `front-envoy#1/proxy … 127.0.0.1:PORT->8080, …`.
+        if line.contains("front-envoy#1/proxy") {
+            front = line
+                .split_whitespace()
+                .map(|part| part.trim_end_matches(','))
+                .find_map(|part| part.strip_suffix("->8080"))
+                .map(|addr| addr.parse::<std::net::SocketAddr>().unwrap());
+        }
+        if line.contains("ready in") {
+            break;
+        }
+    }
+    let front = front.expect("the table shows front-envoy's published 8080");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = None;
+    while Instant::now() < deadline && seen.is_none() {
+        for _ in 0..20 {
+            support::mesh::get(front, "/service/1", None).unwrap();
+        }
+        while let Ok(line) = rx.try_recv() {
+            if line.contains("front-envoy#1  service1  ")
+                && line.contains("100.0% ok")
+                && line.contains("(2/2 healthy)")
+            {
+                seen = Some(line);
+            }
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(state);
+    let line = seen.expect("a summary line for front-envoy's service1 cluster");
+    let split = line.split("split ").nth(1).unwrap();
+    let shares: Vec<u32> = split
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .split('/')
+        .map(|s| s.trim_end_matches('%').parse().unwrap())
+        .collect();
+    assert_eq!(shares.len(), 2, "{line}");
+    assert!(
+        shares.iter().all(|s| *s >= 25),
+        "both replicas take a share: {line}"
+    );
+}

@@ -22,6 +22,7 @@ pub fn run(args: UpArgs) -> ExitCode {
         detach: args.detach,
         ephemeral_ports: args.ephemeral_ports,
         timeout: Duration::from_secs(args.timeout),
+        stats_interval: Duration::from_secs(args.stats_interval.max(1)),
         supervise: args
             .supervise
             .as_ref()

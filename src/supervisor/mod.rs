@@ -30,6 +30,8 @@ pub struct UpOptions {
     pub ephemeral_ports: bool,
     /// How long to wait for readiness.
     pub timeout: Duration,
+    /// How often a foreground run prints what its proxies see.
+    pub stats_interval: Duration,
     /// Set when this process is the background supervisor of a detached local run: the run id
     /// its parent chose, and a file to touch once ready.
     pub supervise: Option<(String, PathBuf)>,
@@ -368,11 +370,47 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         return Ok(());
     }
     if options.supervise.is_none() {
-        println!("Ctrl-C stops and removes it");
+        println!("Ctrl-C stops and removes it\n");
     }
+    // Until the terminal UI lands, a foreground run reports what its proxies see, plainly.
+    let targets: Vec<crate::scrape::Target> = probes
+        .iter()
+        .filter_map(|p| match &p.kind {
+            readiness::ProbeKind::Proxy { admin, .. } => Some(crate::scrape::Target {
+                name: p.pod.clone(),
+                admin: *admin,
+            }),
+            _ => None,
+        })
+        .collect();
+    let reporter = (options.supervise.is_none() && !targets.is_empty())
+        .then(|| tokio::spawn(report(targets, options.stats_interval)));
     interrupted.await;
+    if let Some(reporter) = reporter {
+        reporter.abort();
+    }
     println!("\nstopping `{}` (Ctrl-C again to force)", plan.scenario);
     stop(launched, &steps, &plan, on_docker).await
+}
+
+/// Every `interval`, one line per proxy cluster with traffic (rps, success, latency, the split
+/// over its endpoints), or per stale proxy, prefixed by the time since ready.
+async fn report(targets: Vec<crate::scrape::Target>, interval: Duration) {
+    let mut states: Vec<crate::scrape::ProxyState> = targets
+        .into_iter()
+        .map(crate::scrape::ProxyState::new)
+        .collect();
+    let started = Instant::now();
+    crate::scrape::scrape_all(&mut states).await;
+    loop {
+        tokio::time::sleep(interval).await;
+        crate::scrape::scrape_all(&mut states).await;
+        let now = Instant::now();
+        let stamp = format!("+{}s", now.duration_since(started).as_secs());
+        for line in crate::scrape::summary_lines(&states, now, interval) {
+            println!("  {stamp:>6}  {line}");
+        }
+    }
 }
 
 /// Tears the run down within 10 s; a second Ctrl-C/SIGTERM kills it at once.
