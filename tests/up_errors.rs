@@ -337,11 +337,11 @@ fn a_unit_that_dies_while_starting_fails_at_once_with_its_last_lines() {
 #[test]
 fn ctrl_c_before_ready_removes_everything_and_exits_130() {
     let env = Env::new("interrupt");
-    // Every answer of this app takes a minute: the mesh never becomes ready.
+    // The app listens elsewhere than on its port: it runs, but the mesh never becomes ready.
     let file = write_scenario(
         &env,
-        "slow.yaml",
-        "name: slow\nservices:\n  web:\n    app: {sample: http, env: {FAULT_DELAY: 60s}}\n",
+        "astray.yaml",
+        "name: astray\nservices:\n  web:\n    app: {sample: http, args: [\"--listen\", \"0.0.0.0:9999\"]}\n",
     );
     let mut child = env
         .local()

@@ -69,7 +69,11 @@ pub async fn answers(addr: SocketAddr, timeout: Duration) -> Result<(), ProbeErr
             .await
             .map_err(ProbeError::Connect)?;
         stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: meshsim-probe\r\nConnection: close\r\n\r\n")
+            // Sample apps leave /meshsim/* out of their request counters, so readiness does not
+            // skew what they report having served.
+            .write_all(
+                b"GET /meshsim/probe HTTP/1.1\r\nHost: meshsim-probe\r\nConnection: close\r\n\r\n",
+            )
             .await
             .map_err(ProbeError::Connect)?;
         let mut byte = [0u8; 1];

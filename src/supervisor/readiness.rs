@@ -72,7 +72,13 @@ pub fn probes(plan: &Plan, units: &[UnitStatus]) -> Vec<Probe> {
             let Some(addr) = host_addr(spec.container_port) else {
                 continue;
             };
-            let is_admin = admin_port(pod).is_some_and(|p| p == spec.container_port);
+            let admin = admin_port(pod);
+            let is_admin = admin.is_some_and(|p| p == spec.container_port);
+            // A proxy with an admin port is judged by it; probing its published listeners too
+            // would only add probe requests to its stats and access log.
+            if !is_admin && admin.is_some() && spec.purpose == PortPurpose::Publish {
+                continue;
+            }
             let kind = if is_admin {
                 ProbeKind::Proxy {
                     admin: addr,

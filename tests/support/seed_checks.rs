@@ -49,6 +49,19 @@ pub fn front_proxy(mesh: &Mesh) {
         "service2 saw the traced call: {stats}"
     );
 
+    // What the apps say they served reconciles with what was sent (readiness probes and the
+    // admin's own pages are not counted): 20 × /service/1 and 1 × /trace/1 over both replicas.
+    let served: u64 = [1, 2]
+        .iter()
+        .map(|r| {
+            let (_, stats) =
+                get(mesh.port_of("service1", *r, 8080), "/meshsim/stats", None).unwrap();
+            let stats: Value = serde_json::from_str(&stats).unwrap();
+            stats["requests_total"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(served, 21);
+
     // The admin port answers as Envoy's does.
     let admin = mesh.port("front-envoy", 8001);
     let (status, text) = get(admin, "/stats", None).unwrap();
