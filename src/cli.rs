@@ -39,6 +39,9 @@ pub enum Command {
     /// Build (or find) the local Docker image that runs meshsim's proxies and samples; print
     /// its tag.
     Image,
+    /// Watch proxies live in the terminal: rates, success, latency and the split over endpoints,
+    /// from their admin APIs (meshsim's or real Envoy's).
+    Top(TopArgs),
     /// Run a sample app (the apps scenarios use).
     Service(Box<sample_services::ServiceArgs>),
 }
@@ -79,6 +82,16 @@ pub struct DownArgs {
     /// Every meshsim run, of every scenario.
     #[arg(long, conflicts_with = "scenario")]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Admin endpoints: `127.0.0.1:9901` or `http://127.0.0.1:9901`.
+    #[arg(required = true, value_name = "ADMIN_URL")]
+    pub admin: Vec<String>,
+    /// Seconds between scrapes.
+    #[arg(long, default_value_t = 1)]
+    pub interval: u64,
 }
 
 #[derive(Debug, Args)]

@@ -20,3 +20,4 @@ pub mod scenario;
 pub mod scrape;
 pub mod signals;
 pub mod supervisor;
+pub mod tui;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Ps(args) => commands::ps::run(args),
         Command::Logs(args) => commands::logs::run(args),
         Command::Image => commands::image::run(),
+        Command::Top(args) => commands::top::run(args),
         Command::Service(args) => sample_services::run(*args),
     }
 }
