@@ -84,7 +84,10 @@ fn a_foreground_run_reports_rates_and_the_split() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    // Stops the run even if an assertion below fails.
+    let mut child = StopOnDrop(child);
+    let mut lines = BufReader::new(stdout).lines();
     let mut front = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -122,12 +125,7 @@ fn a_foreground_run_reports_rates_and_the_split() {
             }
         }
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.stop().success());
     let _ = std::fs::remove_dir_all(state);
     let line = seen.expect("a summary line for front-envoy's service1 cluster");
     let split = line.split("split ").nth(1).unwrap();
@@ -143,4 +141,25 @@ fn a_foreground_run_reports_rates_and_the_split() {
         shares.iter().all(|s| *s >= 25),
         "both replicas take a share: {line}"
     );
+}
+
+/// A foreground `meshsim up` that gets SIGTERM when dropped, so a failing test leaves no run.
+struct StopOnDrop(std::process::Child);
+
+impl StopOnDrop {
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::SIGTERM,
+        );
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.stop();
+        }
+    }
 }
