@@ -60,7 +60,8 @@ pub struct UpArgs {
     /// Publish every `publish:` port on a free host port instead (see `meshsim ps`).
     #[arg(long)]
     pub ephemeral_ports: bool,
-    /// Plain output: no terminal UI (the default until the UI lands).
+    /// Plain summary lines instead of the terminal UI (the default when stdout is not a
+    /// terminal).
     #[arg(long)]
     pub no_tui: bool,
     /// Seconds to wait for readiness.

@@ -32,6 +32,8 @@ pub struct UpOptions {
     pub timeout: Duration,
     /// How often a foreground run prints what its proxies see.
     pub stats_interval: Duration,
+    /// Plain summary lines even on a terminal.
+    pub no_tui: bool,
     /// Set when this process is the background supervisor of a detached local run: the run id
     /// its parent chose, and a file to touch once ready.
     pub supervise: Option<(String, PathBuf)>,
@@ -383,11 +385,18 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
             _ => None,
         })
         .collect();
-    let reporter = (options.supervise.is_none() && !targets.is_empty())
-        .then(|| tokio::spawn(report(targets, options.stats_interval)));
-    interrupted.await;
-    if let Some(reporter) = reporter {
-        reporter.abort();
+    if tty && !options.no_tui && options.supervise.is_none() {
+        // The terminal UI until `q` (confirmed) or a signal; then the same teardown.
+        if let Err(e) = crate::tui::run(targets, Duration::from_secs(1), true).await {
+            eprintln!("warning: the terminal UI failed ({e}); stopping");
+        }
+    } else {
+        let reporter = (options.supervise.is_none() && !targets.is_empty())
+            .then(|| tokio::spawn(report(targets, options.stats_interval)));
+        interrupted.await;
+        if let Some(reporter) = reporter {
+            reporter.abort();
+        }
     }
     println!("\nstopping `{}` (Ctrl-C again to force)", plan.scenario);
     stop(launched, &steps, &plan, on_docker).await

@@ -22,7 +22,13 @@ use model::{update, Key, Model, Msg, ProxySnapshot};
 /// Redraws at most this often.
 const FRAME: Duration = Duration::from_millis(100);
 
-pub async fn run(targets: Vec<Target>, interval: Duration) -> std::io::Result<()> {
+/// Runs the UI until `q` (confirmed when `confirm_quit`: inside `meshsim up`, quitting removes
+/// the mesh), Ctrl-C or SIGTERM.
+pub async fn run(
+    targets: Vec<Target>,
+    interval: Duration,
+    confirm_quit: bool,
+) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
     let scraper = tokio::spawn(scrape_loop(targets, interval, tx.clone()));
     let stop_input = Arc::new(AtomicBool::new(false));
@@ -32,7 +38,10 @@ pub async fn run(targets: Vec<Target>, interval: Duration) -> std::io::Result<()
     };
 
     let mut terminal = ratatui::init();
-    let mut model = Model::default();
+    let mut model = Model {
+        confirm_quit,
+        ..Model::default()
+    };
     let mut dirty = true;
     let mut frame = tokio::time::interval(FRAME);
     let mut terminated = Box::pin(crate::signals::terminate());

@@ -37,6 +37,8 @@ pub struct ProxySnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
     Char(char),
+    /// Ctrl-C: quit now, no question (the terminal's usual meaning).
+    Interrupt,
     Tab,
     Up,
     Down,
@@ -63,6 +65,10 @@ pub struct Model {
     pub paused: bool,
     pub help: bool,
     pub quit: bool,
+    /// Quitting tears the mesh down (inside `meshsim up`): `q` asks first.
+    pub confirm_quit: bool,
+    /// The question is on screen: `y` quits, anything else cancels.
+    pub asking: bool,
 }
 
 /// `View` with a default, so `Model` can derive one.
@@ -123,12 +129,19 @@ pub fn update(model: &mut Model, msg: Msg) {
             model.selected = model.selected.min(rows.saturating_sub(1));
         }
         Msg::Key(key) => {
+            if model.asking {
+                model.asking = false;
+                model.quit = matches!(key, Key::Char('y') | Key::Interrupt);
+                return;
+            }
             if model.help {
                 // Any key closes the help overlay.
                 model.help = false;
                 return;
             }
             match key {
+                Key::Interrupt => model.quit = true,
+                Key::Char('q') if model.confirm_quit => model.asking = true,
                 Key::Char('q') => model.quit = true,
                 Key::Char('?') => model.help = true,
                 Key::Char('p') => model.paused = !model.paused,
@@ -213,6 +226,21 @@ mod tests {
         update(&mut m, Msg::Key(Key::Char('q')));
         assert!(!m.quit && !m.help, "the first key closes the help");
         update(&mut m, Msg::Key(Key::Char('q')));
+        assert!(m.quit);
+    }
+
+    #[test]
+    fn quitting_a_running_mesh_asks_first() {
+        let mut m = Model {
+            confirm_quit: true,
+            ..Model::default()
+        };
+        update(&mut m, Msg::Key(Key::Char('q')));
+        assert!(m.asking && !m.quit);
+        update(&mut m, Msg::Key(Key::Char('n')));
+        assert!(!m.asking && !m.quit);
+        update(&mut m, Msg::Key(Key::Char('q')));
+        update(&mut m, Msg::Key(Key::Char('y')));
         assert!(m.quit);
     }
 }

@@ -45,6 +45,22 @@ pub fn draw(frame: &mut Frame, model: &Model) {
     if model.help {
         help(frame, body);
     }
+    if model.asking {
+        let w = 44.min(body.width);
+        let h = 3.min(body.height);
+        let popup = Rect::new(
+            body.x + (body.width - w) / 2,
+            body.y + (body.height - h) / 2,
+            w,
+            h,
+        );
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new("Stop and remove the mesh?  y / n")
+                .block(Block::bordered().title(" quit ")),
+            popup,
+        );
+    }
 }
 
 fn percent(v: Option<f64>) -> String {
@@ -176,13 +192,14 @@ fn clusters(frame: &mut Frame, area: Rect, model: &Model) {
 
 fn help(frame: &mut Frame, area: Rect) {
     let text = vec![
-        Line::from("q        quit"),
+        Line::from("q        quit (in `meshsim up`: asks, then removes the mesh)"),
+        Line::from("Ctrl-C   quit now"),
         Line::from("?        this help (any key closes it)"),
         Line::from("tab      next view;  1 overview, 2 clusters"),
         Line::from("j/k ↑/↓  select a cluster"),
         Line::from("p        pause: hold the screen still"),
     ];
-    let w = 48.min(area.width);
+    let w = 64.min(area.width);
     let h = (text.len() as u16 + 2).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - w) / 2,
