@@ -94,6 +94,20 @@ async fn scrape_loop(targets: Vec<Target>, interval: Duration, tx: mpsc::Sender<
     }
 }
 
+/// The keys the UI knows. Raw mode turns Ctrl-C into a key: it quits at once, as everywhere
+/// else (no question, even inside `meshsim up`).
+fn key_of(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
+    Some(match code {
+        KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => Key::Interrupt,
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Tab => Key::Tab,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Esc => Key::Esc,
+        _ => return None,
+    })
+}
+
 /// Blocking key reads on their own thread, so a slow scrape never delays a key and a key never
 /// waits for a scrape.
 fn read_keys(tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
@@ -102,26 +116,35 @@ fn read_keys(tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
             continue;
         }
         let msg = match event::read() {
-            Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => {
-                let key = match k.code {
-                    // Raw mode turns Ctrl-C into a key: it quits, as everywhere else.
-                    KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                        Key::Char('q')
-                    }
-                    KeyCode::Char(c) => Key::Char(c),
-                    KeyCode::Tab => Key::Tab,
-                    KeyCode::Up => Key::Up,
-                    KeyCode::Down => Key::Down,
-                    KeyCode::Esc => Key::Esc,
-                    _ => continue,
-                };
-                Msg::Key(key)
-            }
+            Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => match key_of(k.code, k.modifiers)
+            {
+                Some(key) => Msg::Key(key),
+                None => continue,
+            },
             Ok(Event::Resize(..)) => Msg::Redraw,
             _ => continue,
         };
         if tx.blocking_send(msg).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_interrupts_and_plain_keys_pass_through() {
+        assert_eq!(
+            key_of(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Key::Interrupt)
+        );
+        assert_eq!(
+            key_of(KeyCode::Char('c'), KeyModifiers::NONE),
+            Some(Key::Char('c'))
+        );
+        assert_eq!(key_of(KeyCode::Tab, KeyModifiers::NONE), Some(Key::Tab));
+        assert_eq!(key_of(KeyCode::F(1), KeyModifiers::NONE), None);
     }
 }
