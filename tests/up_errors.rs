@@ -34,6 +34,11 @@ impl Env {
         c
     }
 
+    /// `meshsim ARGS… FILE` on the local runtime, to completion.
+    fn run(&self, args: &[&str], file: &std::path::Path) -> std::process::Output {
+        self.local().args(args).arg(file).output().unwrap()
+    }
+
     fn ps_is_empty(&self) -> bool {
         let out = self.local().args(["ps", "--json"]).output().unwrap();
         let units: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -67,12 +72,7 @@ fn a_taken_host_port_is_exit_6_and_nothing_is_left() {
         "taken.yaml",
         &format!("name: taken\nservices:\n  web:\n    app: {{sample: http}}\n    publish: [\"{port}:8080\"]\n"),
     );
-    let out = env
-        .local()
-        .args(["up", "--runtime", "local", "--detach"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = env.run(&["up", "--runtime", "local", "--detach"], &file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(6), "{stderr}");
     assert!(
@@ -85,12 +85,7 @@ fn a_taken_host_port_is_exit_6_and_nothing_is_left() {
 #[test]
 fn an_unreachable_docker_daemon_is_exit_4_with_the_fix() {
     let env = Env::new("docker");
-    let out = env
-        .local()
-        .args(["up", "--runtime", "docker"])
-        .arg(scenario("front-proxy"))
-        .output()
-        .unwrap();
+    let out = env.run(&["up", "--runtime", "docker"], &scenario("front-proxy"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
@@ -103,12 +98,10 @@ fn an_unreachable_docker_daemon_is_exit_4_with_the_fix() {
 #[test]
 fn auto_falls_back_to_local_and_says_so() {
     let env = Env::new("auto");
-    let out = env
-        .local()
-        .args(["up", "--detach", "--ephemeral-ports"])
-        .arg(scenario("front-proxy"))
-        .output()
-        .unwrap();
+    let out = env.run(
+        &["up", "--detach", "--ephemeral-ports"],
+        &scenario("front-proxy"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -127,12 +120,7 @@ fn a_user_image_on_the_local_runtime_is_exit_2_and_nothing_is_left() {
         "image.yaml",
         "name: image\nservices:\n  web:\n    app: {image: example/app:1, port: 80}\n",
     );
-    let out = env
-        .local()
-        .args(["up", "--runtime", "local", "--detach"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = env.run(&["up", "--runtime", "local", "--detach"], &file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("use --runtime docker"), "{stderr}");
@@ -227,12 +215,10 @@ fn the_janitor_removes_a_run_whose_owner_was_killed() {
         .all(|p| std::path::Path::new(&format!("/proc/{p}")).exists()));
 
     // The next `up` starts with the janitor.
-    let out = env
-        .local()
-        .args(["up", "--runtime", "local", "--detach", "--ephemeral-ports"])
-        .arg(scenario("front-proxy"))
-        .output()
-        .unwrap();
+    let out = env.run(
+        &["up", "--runtime", "local", "--detach", "--ephemeral-ports"],
+        &scenario("front-proxy"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
@@ -310,12 +296,7 @@ fn a_unit_that_dies_while_starting_fails_at_once_with_its_last_lines() {
         "name: dies\nservices:\n  web:\n    app: {sample: http, env: {FAULT_STATUS: \"999\"}}\n",
     );
     let started = Instant::now();
-    let out = env
-        .local()
-        .args(["up", "--runtime", "local", "--timeout", "60"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = env.run(&["up", "--runtime", "local", "--timeout", "60"], &file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(

@@ -1,7 +1,6 @@
 //! Scenario → [`Plan`]: the pods and containers a runtime launches for one run.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use crate::config::model::DiscoveryType;
 
@@ -221,13 +220,10 @@ pub fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-/// The scenario's directory, for messages.
-pub fn scenario_dir(scenario: &Scenario) -> &Path {
-    scenario.path.parent().unwrap_or(Path::new("."))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

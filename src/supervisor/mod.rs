@@ -77,17 +77,9 @@ impl UpError {
 }
 
 /// Prints numbered steps with their timings, the way `docker compose up` reports progress.
-pub struct Steps {
-    started: Instant,
-}
+pub struct Steps;
 
 impl Steps {
-    pub fn new() -> Steps {
-        Steps {
-            started: Instant::now(),
-        }
-    }
-
     pub fn done(&self, what: impl std::fmt::Display, took: Duration) {
         println!("  ✓ {what} ({})", human(took));
     }
@@ -104,20 +96,6 @@ impl Steps {
                 took,
             );
         }
-    }
-
-    pub fn note(&self, what: impl std::fmt::Display) {
-        println!("  · {what}");
-    }
-
-    pub fn total(&self) -> Duration {
-        self.started.elapsed()
-    }
-}
-
-impl Default for Steps {
-    fn default() -> Self {
-        Steps::new()
     }
 }
 
@@ -239,7 +217,7 @@ pub fn prepare(options: &UpOptions, run_id: String) -> Result<(scenario::Loaded,
 /// `meshsim up`, in the foreground (or as a detached run's supervisor). Returns once torn down,
 /// or once ready for a detached Docker run.
 pub async fn up(options: UpOptions) -> Result<(), UpError> {
-    let steps = Steps::new();
+    let steps = Steps;
     let started = Instant::now();
     let run_id = options
         .supervise

@@ -57,22 +57,29 @@ pub fn probes(plan: &Plan, units: &[UnitStatus]) -> Vec<Probe> {
                 .find(|p| p.container_port == container_port)
                 .map(|p| SocketAddr::new(p.host_ip, p.host_port))
         };
-        let clusters: Vec<String> = pod
-            .containers
-            .iter()
-            .filter_map(|c| match &c.program {
-                Program::Proxy { config, .. } => {
-                    Some(clusters_with_hosts(config.contents.as_slice()))
-                }
-                _ => None,
+        // The pod's proxy config, parsed once: its admin port and the clusters that must have
+        // a healthy host.
+        let proxy = pod.containers.iter().find_map(|c| match &c.program {
+            Program::Proxy { config, .. } => load(&config.contents),
+            _ => None,
+        });
+        let admin = proxy
+            .as_ref()
+            .and_then(|b| b.admin.as_ref())
+            .map(|a| a.address.port);
+        let clusters: Vec<String> = proxy
+            .map(|b| {
+                b.clusters
+                    .into_iter()
+                    .filter(|c| !c.endpoints.is_empty())
+                    .map(|c| c.name)
+                    .collect()
             })
-            .flatten()
-            .collect();
+            .unwrap_or_default();
         for spec in &pod.ports {
             let Some(addr) = host_addr(spec.container_port) else {
                 continue;
             };
-            let admin = admin_port(pod);
             let is_admin = admin.is_some_and(|p| p == spec.container_port);
             // A proxy with an admin port is judged by it; probing its published listeners too
             // would only add probe requests to its stats and access log.
@@ -104,30 +111,11 @@ pub fn probes(plan: &Plan, units: &[UnitStatus]) -> Vec<Probe> {
     out
 }
 
-fn admin_port(pod: &crate::runtime::Pod) -> Option<u16> {
-    pod.containers.iter().find_map(|c| match &c.program {
-        Program::Proxy { config, .. } => load(&config.contents)?.admin.map(|a| a.address.port),
-        _ => None,
-    })
-}
-
 fn load(contents: &[u8]) -> Option<crate::config::model::Bootstrap> {
     let text = String::from_utf8_lossy(contents);
     crate::config::load_str("config", &text, Path::new("."))
         .ok()
         .map(|l| l.bootstrap)
-}
-
-fn clusters_with_hosts(contents: &[u8]) -> Vec<String> {
-    load(contents)
-        .map(|b| {
-            b.clusters
-                .into_iter()
-                .filter(|c| !c.endpoints.is_empty())
-                .map(|c| c.name)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Checks one probe once; `Err` says what is still missing.

@@ -165,6 +165,16 @@ impl LocalRuntime {
     /// (`None`: all). Asks the owning supervisor first (it stops its pods in order), then makes
     /// sure. Returns the run ids removed.
     pub async fn down(&self, which: impl Fn(&RunState) -> bool) -> Vec<String> {
+        self.remove(which, Duration::from_secs(2)).await
+    }
+
+    /// Kills one run's processes at once (SIGKILL) and removes its state.
+    pub async fn kill(&self, run: &str) {
+        self.remove(|r| r.run == run, Duration::ZERO).await;
+    }
+
+    /// `down` and `kill`: the units get SIGTERM and `grace` before SIGKILL.
+    async fn remove(&self, which: impl Fn(&RunState) -> bool, grace: Duration) -> Vec<String> {
         let mut removed = Vec::new();
         for run in RunState::all(&self.state_root)
             .into_iter()
@@ -174,25 +184,12 @@ impl LocalRuntime {
                 process::stop_all(&[run.supervisor], Duration::from_secs(8)).await;
             }
             let pids: Vec<ProcessId> = run.units.iter().filter_map(|u| u.process).collect();
-            process::stop_all(&pids, Duration::from_secs(2)).await;
+            process::stop_all(&pids, grace).await;
             let _ = std::fs::remove_dir_all(RunState::dir(&self.state_root, &run.run));
             let _ = std::fs::remove_file(supervisor_log(&self.state_root, &run.run));
             removed.push(run.run);
         }
         removed
-    }
-
-    /// Kills one run's processes at once (SIGKILL) and removes its state.
-    pub async fn kill(&self, run: &str) {
-        for state in RunState::all(&self.state_root)
-            .into_iter()
-            .filter(|r| r.run == run)
-        {
-            let pids: Vec<ProcessId> = state.units.iter().filter_map(|u| u.process).collect();
-            process::stop_all(&pids, Duration::ZERO).await;
-            let _ = std::fs::remove_dir_all(RunState::dir(&self.state_root, run));
-            let _ = std::fs::remove_file(supervisor_log(&self.state_root, run));
-        }
     }
 
     /// Removes runs whose supervisor is gone (killed, crashed): their pods are stopped and their
