@@ -186,7 +186,7 @@ pub struct PublishedPort {
 }
 
 /// One running (or stopped) container or process, as `ps` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UnitStatus {
     pub run: String,
     pub scenario: String,
@@ -204,6 +204,8 @@ pub struct UnitStatus {
     /// `docker` or `local`.
     pub runtime: &'static str,
     pub published: Vec<PublishedPort>,
+    /// When the container or process started (for uptime); `None` when not known.
+    pub started_at: Option<std::time::SystemTime>,
 }
 
 /// `service#replica/role`.

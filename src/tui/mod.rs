@@ -6,6 +6,7 @@
 //! thread sends keys, and the loop here applies both to the [`model`] and redraws at most ten
 //! times a second. The terminal is restored on quit, on SIGTERM and on panic (ratatui's hook).
 
+pub mod feed;
 pub mod model;
 pub mod view;
 

@@ -238,6 +238,11 @@ fn unit_status(c: &ContainerSummary) -> Option<UnitStatus> {
         address,
         runtime: "docker",
         published,
+        // Creation, not start: close enough for an uptime, and in the listing already.
+        started_at: c
+            .created
+            .and_then(|s| u64::try_from(s).ok())
+            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)),
     })
 }
 

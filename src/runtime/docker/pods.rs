@@ -313,6 +313,7 @@ impl DockerRuntime {
                 address,
                 runtime: "docker",
                 published: published.clone(),
+                started_at: None,
             })
             .collect())
     }

@@ -169,6 +169,7 @@ impl RunState {
                         purpose: p.purpose,
                     })
                     .collect(),
+                started_at: None,
             })
             .collect()
     }
