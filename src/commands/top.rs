@@ -32,7 +32,10 @@ pub fn run(args: TopArgs) -> ExitCode {
         return ExitCode::from(exit::INVALID_INPUT);
     }
     let interval = Duration::from_secs(args.interval.max(1));
-    match super::runtime().block_on(crate::tui::run(targets, interval, false)) {
+    match super::runtime().block_on(crate::tui::run(
+        crate::tui::feed::Feed::admin_only(targets, interval),
+        false,
+    )) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("error: the terminal failed: {e}");

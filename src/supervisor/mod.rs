@@ -365,7 +365,12 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         .collect();
     if tty && !options.no_tui && options.supervise.is_none() {
         // The terminal UI until `q` (confirmed) or a signal; then the same teardown.
-        if let Err(e) = crate::tui::run(targets, Duration::from_secs(1), true).await {
+        if let Err(e) = crate::tui::run(
+            crate::tui::feed::Feed::admin_only(targets, Duration::from_secs(1)),
+            true,
+        )
+        .await
+        {
             eprintln!("warning: the terminal UI failed ({e}); stopping");
         }
     } else {

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::scrape::{self, ProxyState, Target};
+use feed::Feed;
 use model::{update, Key, Model, Msg, ProxySnapshot};
 
 /// Redraws at most this often.
@@ -25,13 +26,9 @@ const FRAME: Duration = Duration::from_millis(100);
 
 /// Runs the UI until `q` (confirmed when `confirm_quit`: inside `meshsim up`, quitting removes
 /// the mesh), Ctrl-C or SIGTERM.
-pub async fn run(
-    targets: Vec<Target>,
-    interval: Duration,
-    confirm_quit: bool,
-) -> std::io::Result<()> {
+pub async fn run(feed: Feed, confirm_quit: bool) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
-    let scraper = tokio::spawn(scrape_loop(targets, interval, tx.clone()));
+    let scraper = tokio::spawn(scrape_loop(feed.targets, feed.interval, tx.clone()));
     let stop_input = Arc::new(AtomicBool::new(false));
     let input = {
         let stop = stop_input.clone();
@@ -73,9 +70,28 @@ pub async fn run(
     result
 }
 
-async fn scrape_loop(targets: Vec<Target>, interval: Duration, tx: mpsc::Sender<Msg>) {
-    let mut states: Vec<ProxyState> = targets.into_iter().map(ProxyState::new).collect();
+async fn scrape_loop(
+    mut targets: watch::Receiver<Vec<Target>>,
+    interval: Duration,
+    tx: mpsc::Sender<Msg>,
+) {
+    let mut states: Vec<ProxyState> = Vec::new();
     loop {
+        // Replicas come and go: keep the state of proxies still there, start new ones fresh.
+        let wanted = targets.borrow_and_update().clone();
+        states.retain(|s| {
+            wanted
+                .iter()
+                .any(|t| t.name == s.target.name && t.admin == s.target.admin)
+        });
+        for target in wanted {
+            if !states
+                .iter()
+                .any(|s| s.target.name == target.name && s.target.admin == target.admin)
+            {
+                states.push(ProxyState::new(target));
+            }
+        }
         scrape::scrape_all(&mut states).await;
         let now = Instant::now();
         let snapshot = states
