@@ -4,6 +4,7 @@
 //! of `meshsim up` come from here; the terminal UI will read the same states.
 
 pub mod rates;
+pub mod routes;
 pub mod sample;
 
 use std::net::SocketAddr;
@@ -11,10 +12,14 @@ use std::time::{Duration, Instant};
 
 use crate::supervisor::http_probe;
 
-pub use rates::{cluster_rates, ClusterRate};
+pub use rates::{cluster_rates, hcm_rates, ClusterRate, HcmRate};
+pub use routes::RouteTable;
 pub use sample::ProxySample;
 
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The routing table changes only on reload: read `/config_dump` once every this many scrapes.
+const ROUTES_EVERY: u32 = 10;
 
 /// A proxy to watch: its name (`front-envoy#1`) and where its admin API answers.
 #[derive(Debug, Clone)]
@@ -31,6 +36,9 @@ pub struct ProxyState {
     previous: Option<(Instant, ProxySample)>,
     /// The last failure, since the last success.
     pub error: Option<String>,
+    /// From `/config_dump`, refreshed every [`ROUTES_EVERY`] scrapes.
+    pub routes: Option<RouteTable>,
+    scrapes: u32,
 }
 
 impl ProxyState {
@@ -40,7 +48,14 @@ impl ProxyState {
             latest: None,
             previous: None,
             error: None,
+            routes: None,
+            scrapes: 0,
         }
+    }
+
+    /// Whether the next scrape should read the routing table too.
+    fn wants_routes(&self) -> bool {
+        self.routes.is_none() || self.scrapes.is_multiple_of(ROUTES_EVERY)
     }
 
     pub fn record(&mut self, at: Instant, result: Result<ProxySample, String>) {
@@ -68,6 +83,12 @@ impl ProxyState {
         let ((t0, before), (t1, after)) = (self.previous.as_ref()?, self.latest.as_ref()?);
         Some(cluster_rates(before, after, t1.duration_since(*t0)))
     }
+
+    /// Downstream rates per HTTP connection manager, over the last two successful scrapes.
+    pub fn hcm_rates(&self) -> Option<Vec<HcmRate>> {
+        let ((t0, before), (t1, after)) = (self.previous.as_ref()?, self.latest.as_ref()?);
+        Some(hcm_rates(before, after, t1.duration_since(*t0)))
+    }
 }
 
 /// Scrapes one proxy once.
@@ -89,12 +110,43 @@ pub async fn scrape(admin: SocketAddr) -> Result<ProxySample, String> {
     Ok(sample)
 }
 
+/// Reads one proxy's routing table.
+pub async fn scrape_routes(admin: SocketAddr) -> Result<RouteTable, String> {
+    let (status, dump) = http_probe::get(admin, "/config_dump", SCRAPE_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("/config_dump answered {status}"));
+    }
+    routes::parse_config_dump(&dump).map_err(|e| e.to_string())
+}
+
 /// Scrapes every proxy, concurrently, into its state.
 pub async fn scrape_all(states: &mut [ProxyState]) {
-    let results =
-        futures_util::future::join_all(states.iter().map(|s| scrape(s.target.admin))).await;
+    scrape_all_with(states, false).await
+}
+
+/// [`scrape_all`], plus each proxy's routing table now and then when `with_routes`.
+pub async fn scrape_all_with(states: &mut [ProxyState], with_routes: bool) {
+    let results = futures_util::future::join_all(states.iter().map(|s| {
+        let routes = with_routes && s.wants_routes();
+        let admin = s.target.admin;
+        async move {
+            let sample = scrape(admin).await;
+            let table = match (&sample, routes) {
+                (Ok(_), true) => scrape_routes(admin).await.ok(),
+                _ => None,
+            };
+            (sample, table)
+        }
+    }))
+    .await;
     let now = Instant::now();
-    for (state, result) in states.iter_mut().zip(results) {
+    for (state, (result, table)) in states.iter_mut().zip(results) {
+        state.scrapes = state.scrapes.wrapping_add(1);
+        if table.is_some() {
+            state.routes = table;
+        }
         state.record(now, result);
     }
 }

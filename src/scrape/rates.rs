@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::sample::{ProxySample, Quantiles};
+use super::sample::{HostSample, ProxySample, Quantiles};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostRate {
@@ -13,6 +13,32 @@ pub struct HostRate {
     /// This endpoint's part of the cluster's requests in the interval, 0–1.
     pub share: f64,
     pub healthy: bool,
+    /// Envoy's reasons for unhealthy (`failed_outlier_check`…); empty when healthy.
+    pub flags: Vec<String>,
+    /// Requests in flight on this endpoint now.
+    pub active: u64,
+    /// Failed requests per second (`rq_error`).
+    pub errors: f64,
+}
+
+/// Answers per second by status class: 2xx, 3xx, 4xx, 5xx.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StatusClasses(pub [f64; 4]);
+
+impl StatusClasses {
+    fn from_deltas(
+        before: &ProxySample,
+        after: &ProxySample,
+        prefix: &str,
+        secs: f64,
+    ) -> StatusClasses {
+        let mut classes = [0.0; 4];
+        for (i, class) in ["2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let name = format!("{prefix}{class}");
+            classes[i] = delta(before.stat(&name), after.stat(&name)) as f64 / secs;
+        }
+        StatusClasses(classes)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +49,49 @@ pub struct ClusterRate {
     pub success: Option<f64>,
     pub latency: Quantiles,
     pub active: u64,
+    pub status: StatusClasses,
+    /// Endpoints ejected by outlier detection now.
+    pub ejected: u64,
     pub hosts: Vec<HostRate>,
+}
+
+/// One HTTP connection manager (by `stat_prefix`), downstream side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HcmRate {
+    pub stat_prefix: String,
+    pub rps: f64,
+    pub status: StatusClasses,
+    pub active: u64,
+}
+
+/// Downstream rates of every HTTP connection manager (`http.<stat_prefix>.downstream_rq_*`).
+pub fn hcm_rates(before: &ProxySample, after: &ProxySample, elapsed: Duration) -> Vec<HcmRate> {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let mut prefixes: Vec<&str> = after
+        .stats
+        .keys()
+        .filter_map(|k| {
+            k.strip_prefix("http.")?
+                .strip_suffix(".downstream_rq_total")
+        })
+        .collect();
+    prefixes.sort_unstable();
+    prefixes
+        .into_iter()
+        .map(|p| {
+            let name = |suffix: &str| format!("http.{p}.{suffix}");
+            HcmRate {
+                stat_prefix: p.to_string(),
+                rps: delta(
+                    before.stat(&name("downstream_rq_total")),
+                    after.stat(&name("downstream_rq_total")),
+                ) as f64
+                    / secs,
+                status: StatusClasses::from_deltas(before, after, &name("downstream_rq_"), secs),
+                active: after.stat(&name("downstream_rq_active")),
+            }
+        })
+        .collect()
 }
 
 /// Counters only grow; a smaller value means the proxy restarted, and the new value is the delta.
@@ -60,15 +128,19 @@ pub fn cluster_rates(
             );
             let hosts_before = before.clusters.iter().find(|c| c.name == name);
             let hosts_after = after.clusters.iter().find(|c| c.name == name);
-            let host_deltas: Vec<(String, u64, bool)> = hosts_after
+            // Per endpoint: (its sample now, requests and errors in the interval).
+            let host_deltas: Vec<(&HostSample, u64, u64)> = hosts_after
                 .map(|c| {
                     c.hosts
                         .iter()
                         .map(|h| {
                             let was = hosts_before
-                                .and_then(|b| b.hosts.iter().find(|x| x.address == h.address))
-                                .map_or(0, |x| x.rq_total);
-                            (h.address.clone(), delta(was, h.rq_total), h.healthy)
+                                .and_then(|b| b.hosts.iter().find(|x| x.address == h.address));
+                            (
+                                h,
+                                delta(was.map_or(0, |x| x.rq_total), h.rq_total),
+                                delta(was.map_or(0, |x| x.rq_error), h.rq_error),
+                            )
                         })
                         .collect()
                 })
@@ -81,20 +153,30 @@ pub fn cluster_rates(
                 latency: after
                     .quantiles
                     .get(&format!("cluster.{name}.upstream_rq_time"))
-                    .copied()
+                    .cloned()
                     .unwrap_or_default(),
                 active: stat(after, "upstream_rq_active"),
+                status: StatusClasses::from_deltas(
+                    before,
+                    after,
+                    &format!("cluster.{name}.upstream_rq_"),
+                    secs,
+                ),
+                ejected: stat(after, "outlier_detection.ejections_active"),
                 hosts: host_deltas
                     .into_iter()
-                    .map(|(address, d, healthy)| HostRate {
-                        address,
+                    .map(|(h, d, errors)| HostRate {
+                        address: h.address.clone(),
                         rps: d as f64 / secs,
                         share: if host_total > 0 {
                             d as f64 / host_total as f64
                         } else {
                             0.0
                         },
-                        healthy,
+                        healthy: h.healthy,
+                        flags: h.flags.clone(),
+                        active: h.rq_active,
+                        errors: errors as f64 / secs,
                     })
                     .collect(),
                 cluster: name,
@@ -125,6 +207,7 @@ mod tests {
                     rq_error: 0,
                     rq_active: 0,
                     healthy: true,
+                    flags: Vec::new(),
                 })
                 .collect(),
         });
@@ -141,6 +224,27 @@ mod tests {
         assert_eq!(web.success, Some(0.9));
         assert_eq!(web.hosts[0].share, 0.75);
         assert_eq!(web.hosts[1].rps, 2.5);
+    }
+
+    #[test]
+    fn status_classes_and_downstream_rates() {
+        let mut before = sample(0, 0, 0, &[]);
+        let mut after = sample(10, 10, 2, &[]);
+        after.stats.insert("cluster.web.upstream_rq_2xx".into(), 8);
+        before
+            .stats
+            .insert("http.ingress.downstream_rq_total".into(), 5);
+        after
+            .stats
+            .insert("http.ingress.downstream_rq_total".into(), 15);
+        after
+            .stats
+            .insert("http.ingress.downstream_rq_4xx".into(), 4);
+        let rates = cluster_rates(&before, &after, Duration::from_secs(2));
+        assert_eq!(rates[0].status.0, [4.0, 0.0, 0.0, 1.0]);
+        let hcm = hcm_rates(&before, &after, Duration::from_secs(2));
+        assert_eq!(hcm[0].stat_prefix, "ingress");
+        assert_eq!((hcm[0].rps, hcm[0].status.0[2]), (5.0, 2.0));
     }
 
     #[test]

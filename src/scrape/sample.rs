@@ -8,11 +8,14 @@ use serde_json::Value;
 
 /// Latency quantiles in milliseconds, from a histogram's `interval` values (the last flush
 /// interval, as Envoy's `/stats` reports them).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Quantiles {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
+    /// Every quantile the proxy computed, as (quantile 0–100, ms), ascending: enough to draw
+    /// the latency distribution (Envoy computes P0, P25, P50 … P99.9, P100).
+    pub points: Vec<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +26,9 @@ pub struct HostSample {
     pub rq_error: u64,
     pub rq_active: u64,
     pub healthy: bool,
+    /// Why it is not healthy, in Envoy's words: `failed_outlier_check`,
+    /// `failed_active_health_check`, an EDS status other than HEALTHY…
+    pub flags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +71,7 @@ impl ProxySample {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("unexpected admin output: {0}")]
-pub struct FormatError(String);
+pub struct FormatError(pub(crate) String);
 
 /// `/stats?format=json`: `{"stats":[{"name","value"}…, {"histograms":{…}}]}`.
 pub fn parse_stats(text: &str, into: &mut ProxySample) -> Result<(), FormatError> {
@@ -101,12 +107,18 @@ pub fn parse_stats(text: &str, into: &mut ProxySample) -> Result<(), FormatError
                     .and_then(|i| values.get(i))
                     .and_then(|v| v["interval"].as_f64())
             };
+            let points = supported
+                .iter()
+                .zip(&values)
+                .filter_map(|(q, v)| Some((*q, v["interval"].as_f64()?)))
+                .collect();
             into.quantiles.insert(
                 name.to_string(),
                 Quantiles {
                     p50: value(50.0),
                     p95: value(95.0),
                     p99: value(99.0),
+                    points,
                 },
             );
         }
@@ -142,12 +154,20 @@ pub fn parse_clusters(text: &str, into: &mut ProxySample) -> Result<(), FormatEr
                         .unwrap_or(0)
                 };
                 let health = &host["health_status"];
-                let healthy = health["eds_health_status"]
+                let mut flags: Vec<String> = health
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, v)| k.starts_with("failed_") && v.as_bool() == Some(true))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if let Some(eds) = health["eds_health_status"]
                     .as_str()
-                    .is_none_or(|s| s == "HEALTHY")
-                    && health
-                        .as_object()
-                        .is_none_or(|o| !o.keys().any(|k| k.starts_with("failed_")));
+                    .filter(|s| *s != "HEALTHY")
+                {
+                    flags.push(eds.to_ascii_lowercase());
+                }
+                let healthy = flags.is_empty();
                 HostSample {
                     address: format!(
                         "{}:{}",
@@ -158,6 +178,7 @@ pub fn parse_clusters(text: &str, into: &mut ProxySample) -> Result<(), FormatEr
                     rq_error: stat("rq_error"),
                     rq_active: stat("rq_active"),
                     healthy,
+                    flags,
                 }
             })
             .collect();
@@ -204,7 +225,19 @@ mod tests {
             Quantiles {
                 p50: Some(2.0),
                 p95: Some(4.0),
-                p99: Some(6.0)
+                p99: Some(6.0),
+                points: vec![
+                    (0.0, 1.0),
+                    (25.0, 1.0),
+                    (50.0, 2.0),
+                    (75.0, 2.0),
+                    (90.0, 3.0),
+                    (95.0, 4.0),
+                    (99.0, 6.0),
+                    (99.5, 6.0),
+                    (99.9, 7.0),
+                    (100.0, 7.0)
+                ]
             }
         );
         let hosts = &s.clusters[0].hosts;
@@ -217,6 +250,7 @@ mod tests {
             ("10.0.0.2:80", 12, true)
         );
         assert_eq!((hosts[1].rq_error, hosts[1].healthy), (1, false));
+        assert_eq!(hosts[1].flags, ["failed_outlier_check"]);
         assert_eq!(s.cluster_names(), ["a"]);
     }
 

@@ -7,19 +7,27 @@
 //! times a second. The terminal is restored on quit, on SIGTERM and on panic (ratatui's hook).
 
 pub mod feed;
+pub mod filter;
+pub mod histogram;
 pub mod model;
+pub mod rows;
+pub mod tap;
 pub mod view;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers,
+    MouseButton, MouseEventKind,
+};
+use ratatui::crossterm::execute;
 use tokio::sync::{mpsc, watch};
 
 use crate::scrape::{self, ProxyState, Target};
 use feed::Feed;
-use model::{update, Key, Model, Msg, ProxySnapshot};
+use model::{update, Key, Model, Mouse, Msg, ProxySnapshot};
 
 /// Redraws at most this often.
 const FRAME: Duration = Duration::from_millis(100);
@@ -27,12 +35,22 @@ const FRAME: Duration = Duration::from_millis(100);
 /// Runs the UI until `q` (confirmed when `confirm_quit`: inside `meshsim up`, quitting removes
 /// the mesh), Ctrl-C or SIGTERM.
 pub async fn run(feed: Feed, confirm_quit: bool) -> std::io::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let (tx, mut rx) = mpsc::channel::<Msg>(256);
     let scraper = tokio::spawn(scrape_loop(feed.targets, feed.interval, tx.clone()));
+    let (actions, relay) = match feed.mesh {
+        Some(link) => {
+            let (updates, actions) = (link.updates, link.actions);
+            (
+                Some(actions),
+                Some(tokio::spawn(relay_updates(updates, tx.clone()))),
+            )
+        }
+        None => (None, None),
+    };
     let stop_input = Arc::new(AtomicBool::new(false));
     let input = {
         let stop = stop_input.clone();
-        std::thread::spawn(move || read_keys(tx, stop))
+        std::thread::spawn(move || read_input(tx, stop))
     };
 
     let mut terminal = ratatui::init();
@@ -40,6 +58,7 @@ pub async fn run(feed: Feed, confirm_quit: bool) -> std::io::Result<()> {
         confirm_quit,
         ..Model::default()
     };
+    let mut mouse = false;
     let mut dirty = true;
     let mut frame = tokio::time::interval(FRAME);
     let mut terminated = Box::pin(crate::signals::terminate());
@@ -59,15 +78,46 @@ pub async fn run(feed: Feed, confirm_quit: bool) -> std::io::Result<()> {
             }
             _ = &mut terminated => break Ok(()),
         }
+        for action in model.outbox.drain(..) {
+            if let Some(actions) = &actions {
+                // Never wait on the supervisor: a full queue drops the request, and says so.
+                if actions.try_send(action).is_err() {
+                    model.notice = Some("the supervisor is busy; try again".into());
+                }
+            }
+        }
+        if model.mouse != mouse {
+            mouse = model.mouse;
+            let _ = if mouse {
+                execute!(std::io::stdout(), EnableMouseCapture)
+            } else {
+                execute!(std::io::stdout(), DisableMouseCapture)
+            };
+        }
         if model.quit {
             break Ok(());
         }
     };
+    if mouse {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    }
     ratatui::restore();
     stop_input.store(true, Ordering::Relaxed);
     scraper.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     let _ = input.join();
     result
+}
+
+/// The supervisor's updates, into the UI's one queue.
+async fn relay_updates(mut updates: mpsc::Receiver<feed::MeshUpdate>, tx: mpsc::Sender<Msg>) {
+    while let Some(update) = updates.recv().await {
+        if tx.send(Msg::Mesh(update)).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn scrape_loop(
@@ -92,7 +142,7 @@ async fn scrape_loop(
                 states.push(ProxyState::new(target));
             }
         }
-        scrape::scrape_all(&mut states).await;
+        scrape::scrape_all_with(&mut states, true).await;
         let now = Instant::now();
         let snapshot = states
             .iter()
@@ -102,6 +152,8 @@ async fn scrape_loop(
                     .is_stale(now, interval)
                     .then(|| s.error.clone().unwrap_or_else(|| "no answer yet".into())),
                 clusters: s.rates().unwrap_or_default(),
+                hcm: s.hcm_rates().unwrap_or_default(),
+                routes: s.routes.clone(),
             })
             .collect();
         if tx.send(Msg::Scraped(snapshot)).await.is_err() {
@@ -118,16 +170,34 @@ fn key_of(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
         KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => Key::Interrupt,
         KeyCode::Char(c) => Key::Char(c),
         KeyCode::Tab => Key::Tab,
+        KeyCode::BackTab => Key::BackTab,
         KeyCode::Up => Key::Up,
         KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Backspace => Key::Backspace,
         KeyCode::Esc => Key::Esc,
         _ => return None,
     })
 }
 
-/// Blocking key reads on their own thread, so a slow scrape never delays a key and a key never
-/// waits for a scrape.
-fn read_keys(tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
+fn mouse_of(kind: MouseEventKind, column: u16, row: u16) -> Option<Mouse> {
+    Some(match kind {
+        MouseEventKind::ScrollUp => Mouse::ScrollUp,
+        MouseEventKind::ScrollDown => Mouse::ScrollDown,
+        MouseEventKind::Down(MouseButton::Left) => Mouse::Click(column, row),
+        _ => return None,
+    })
+}
+
+/// Blocking terminal reads on their own thread, so a slow scrape never delays a key and a key
+/// never waits for a scrape.
+fn read_input(tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         if !event::poll(Duration::from_millis(100)).unwrap_or(false) {
             continue;
@@ -136,6 +206,10 @@ fn read_keys(tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
             Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => match key_of(k.code, k.modifiers)
             {
                 Some(key) => Msg::Key(key),
+                None => continue,
+            },
+            Ok(Event::Mouse(m)) => match mouse_of(m.kind, m.column, m.row) {
+                Some(mouse) => Msg::Mouse(mouse),
                 None => continue,
             },
             Ok(Event::Resize(..)) => Msg::Redraw,
