@@ -222,6 +222,8 @@ pub struct VirtualHost {
     pub routes: Vec<Route>,
     pub headers: HeaderMutations,
     pub require_tls: RequireTls,
+    /// Applies to the routes that have none of their own.
+    pub retry_policy: Option<RetryPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +326,144 @@ pub struct ForwardAction {
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub hash_policy: Vec<HashPolicy>,
+    /// The route's own policy; it replaces (not merges with) the virtual host's.
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+/// `envoy.config.route.v3.RetryPolicy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub retry_on: RetryOn,
+    /// Default 1.
+    pub num_retries: u32,
+    /// `None` = the route timeout bounds each try.
+    pub per_try_timeout: Option<Duration>,
+    /// Fully jittered exponential back-off: base (default 25 ms) and cap (default 10 × base).
+    pub back_off_base: Duration,
+    pub back_off_max: Duration,
+    pub retriable_status_codes: Vec<u16>,
+    /// Header names whose presence in a response makes it retriable (`retriable-headers`).
+    pub retriable_headers: Vec<String>,
+    /// `retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts}]`.
+    pub avoid_previous_hosts: bool,
+    /// Default 1.
+    pub host_selection_retry_max_attempts: u32,
+}
+
+/// The `retry_on` conditions (comma-separated in configs and in `x-envoy-retry-on`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryOn {
+    /// Any 5xx, a reset, a connect failure, a refused stream, a per-try timeout.
+    pub five_xx: bool,
+    /// 502, 503, 504, a reset or a connect failure.
+    pub gateway_error: bool,
+    /// A reset or no response at all (includes connect failures).
+    pub reset: bool,
+    pub connect_failure: bool,
+    pub refused_stream: bool,
+    /// 409.
+    pub retriable_4xx: bool,
+    pub retriable_status_codes: bool,
+    pub retriable_headers: bool,
+    /// 429 with `x-envoy-ratelimited`.
+    pub envoy_ratelimited: bool,
+    /// gRPC statuses in `grpc-status`: cancelled (1), deadline-exceeded (4), resource-exhausted
+    /// (8), internal (13), unavailable (14).
+    pub grpc: [bool; 5],
+}
+
+impl RetryOn {
+    /// Every name Envoy accepts, in its documentation's order.
+    pub const NAMES: [&'static str; 15] = [
+        "5xx",
+        "gateway-error",
+        "reset",
+        "connect-failure",
+        "envoy-ratelimited",
+        "retriable-4xx",
+        "refused-stream",
+        "retriable-status-codes",
+        "retriable-headers",
+        "http3-post-connect-failure",
+        "cancelled",
+        "deadline-exceeded",
+        "internal",
+        "resource-exhausted",
+        "unavailable",
+    ];
+
+    /// Parses `5xx,reset`; an unknown name is the error.
+    pub fn parse(text: &str) -> Result<RetryOn, String> {
+        let mut on = RetryOn::default();
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "5xx" => on.five_xx = true,
+                "gateway-error" => on.gateway_error = true,
+                "reset" => on.reset = true,
+                "connect-failure" => on.connect_failure = true,
+                "envoy-ratelimited" => on.envoy_ratelimited = true,
+                "retriable-4xx" => on.retriable_4xx = true,
+                "refused-stream" => on.refused_stream = true,
+                "retriable-status-codes" => on.retriable_status_codes = true,
+                "retriable-headers" => on.retriable_headers = true,
+                // HTTP/3 is not simulated: nothing can fail that way.
+                "http3-post-connect-failure" => {}
+                "cancelled" => on.grpc[0] = true,
+                "deadline-exceeded" => on.grpc[1] = true,
+                "resource-exhausted" => on.grpc[2] = true,
+                "internal" => on.grpc[3] = true,
+                "unavailable" => on.grpc[4] = true,
+                other => return Err(other.to_string()),
+            }
+        }
+        Ok(on)
+    }
+
+    /// Back to Envoy's comma-separated form (for `/config_dump`).
+    pub fn names(&self) -> String {
+        let flags = [
+            self.five_xx,
+            self.gateway_error,
+            self.reset,
+            self.connect_failure,
+            self.envoy_ratelimited,
+            self.retriable_4xx,
+            self.refused_stream,
+            self.retriable_status_codes,
+            self.retriable_headers,
+            false,
+            self.grpc[0],
+            self.grpc[1],
+            self.grpc[3],
+            self.grpc[2],
+            self.grpc[4],
+        ];
+        RetryOn::NAMES
+            .iter()
+            .zip(flags)
+            .filter_map(|(n, on)| on.then_some(*n))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn union(self, other: RetryOn) -> RetryOn {
+        let mut grpc = self.grpc;
+        for (g, o) in grpc.iter_mut().zip(other.grpc) {
+            *g |= o;
+        }
+        RetryOn {
+            five_xx: self.five_xx | other.five_xx,
+            gateway_error: self.gateway_error | other.gateway_error,
+            reset: self.reset | other.reset,
+            connect_failure: self.connect_failure | other.connect_failure,
+            refused_stream: self.refused_stream | other.refused_stream,
+            retriable_4xx: self.retriable_4xx | other.retriable_4xx,
+            retriable_status_codes: self.retriable_status_codes | other.retriable_status_codes,
+            retriable_headers: self.retriable_headers | other.retriable_headers,
+            envoy_ratelimited: self.envoy_ratelimited | other.envoy_ratelimited,
+            grpc,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -432,6 +572,36 @@ pub struct Cluster {
     pub max_requests_per_connection: Option<u32>,
     /// Upstream TLS (v3 `transport_socket` or v2 `tls_context`).
     pub tls: Option<UpstreamTls>,
+    /// `circuit_breakers.thresholds`, per priority.
+    pub circuit_breakers: CircuitBreakers,
+}
+
+/// `circuit_breakers`: the DEFAULT priority's thresholds govern every request (meshsim routes
+/// have no priorities); HIGH's are kept for `/clusters` and `/config_dump`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CircuitBreakers {
+    pub default: Thresholds,
+    pub high: Thresholds,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub max_connections: u32,
+    pub max_pending_requests: u32,
+    pub max_requests: u32,
+    pub max_retries: u32,
+}
+
+impl Default for Thresholds {
+    /// Envoy's defaults (circuit_breaker.proto).
+    fn default() -> Self {
+        Thresholds {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 3,
+        }
+    }
 }
 
 impl Cluster {

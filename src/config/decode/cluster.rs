@@ -25,6 +25,7 @@ pub const DISCOVERY_HELP: &str = "use `type: STRICT_DNS` with the service's DNS 
 pub const CLUSTER: Message = Message {
     name: "Cluster",
     fields: &[
+        "circuit_breakers",
         "name",
         "alt_stat_name",
         "type",
@@ -54,7 +55,6 @@ pub const CLUSTER: Message = Message {
     ignored: &[
         "transport_socket_matches",
         "health_checks",
-        "circuit_breakers",
         "upstream_http_protocol_options",
         "common_http_protocol_options",
         "dns_resolvers",
@@ -243,6 +243,10 @@ pub fn cluster(d: &mut Decoder, f: &Field, any: bool) -> Option<Cluster> {
         .and_then(|v| scalars::string(d, &v))
         .filter(|s| !s.is_empty());
     let tls = upstream_tls(d, &o);
+    let circuit_breakers = o
+        .get("circuit_breakers")
+        .map(|c| super::circuit_breakers::circuit_breakers(d, &c))
+        .unwrap_or_default();
 
     let name = name?;
     let discovery = discovery?;
@@ -267,6 +271,7 @@ pub fn cluster(d: &mut Decoder, f: &Field, any: bool) -> Option<Cluster> {
         per_connection_buffer_limit_bytes,
         max_requests_per_connection,
         tls,
+        circuit_breakers,
     })
 }
 

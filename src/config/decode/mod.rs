@@ -18,6 +18,7 @@
 pub mod access_log;
 pub mod address;
 pub mod bootstrap;
+pub mod circuit_breakers;
 pub mod cluster;
 pub mod extensions;
 pub mod hcm;
@@ -25,6 +26,7 @@ pub mod headers;
 pub mod listener;
 pub mod matchers;
 pub mod protocol;
+pub mod retry;
 pub mod route;
 pub mod route_action;
 pub mod scalars;

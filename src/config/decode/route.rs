@@ -48,6 +48,7 @@ const VIRTUAL_HOST: Message = Message {
         "request_headers_to_remove",
         "response_headers_to_add",
         "response_headers_to_remove",
+        "retry_policy",
     ],
     ignored: &[
         "virtual_clusters",
@@ -57,7 +58,6 @@ const VIRTUAL_HOST: Message = Message {
         "per_filter_config",
         "include_request_attempt_count",
         "include_attempt_count_in_response",
-        "retry_policy",
         "retry_policy_typed_config",
         "hedge_policy",
         "include_is_timeout_retry_header",
@@ -267,6 +267,9 @@ fn virtual_host<'n>(
         }
     }
     let headers = header_mutations(d, &o);
+    let retry_policy = o
+        .get("retry_policy")
+        .and_then(|r| super::retry::retry_policy(d, &r));
     let domains = domain_fields.iter().map(|(s, _)| s.clone()).collect();
     Some((
         VirtualHost {
@@ -275,6 +278,7 @@ fn virtual_host<'n>(
             routes,
             headers,
             require_tls,
+            retry_policy,
         },
         websocket,
         domain_fields,

@@ -39,12 +39,12 @@ const ROUTE_ACTION: Message = Message {
         "idle_timeout",
         "hash_policy",
         "use_websocket",
+        "retry_policy",
     ],
     ignored: &[
         "metadata_match",
         "append_x_forwarded_host",
         "early_data_policy",
-        "retry_policy",
         "retry_policy_typed_config",
         "request_mirror_policies",
         "request_mirror_policy",
@@ -252,6 +252,9 @@ pub fn forward(d: &mut Decoder, f: &Field) -> Option<(ForwardAction, bool)> {
             .collect(),
         None => Vec::new(),
     };
+    let retry_policy = o
+        .get("retry_policy")
+        .and_then(|r| super::retry::retry_policy(d, &r));
     let mut websocket = false;
     if let Some(w) = o.get("use_websocket") {
         d.deprecated(
@@ -272,6 +275,7 @@ pub fn forward(d: &mut Decoder, f: &Field) -> Option<(ForwardAction, bool)> {
             timeout,
             idle_timeout,
             hash_policy,
+            retry_policy,
         },
         websocket,
     ))

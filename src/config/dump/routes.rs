@@ -73,6 +73,52 @@ fn virtual_host(v: &VirtualHost) -> Value {
         }
     }
     headers(&v.headers, &mut m);
+    if let Some(r) = &v.retry_policy {
+        m.insert("retry_policy".into(), retry_policy(r));
+    }
+    Value::Object(m)
+}
+
+fn retry_policy(r: &RetryPolicy) -> Value {
+    use super::super::decode::retry::DEFAULT_BACK_OFF_BASE;
+    let mut m = Map::new();
+    m.insert("retry_on".into(), json!(r.retry_on.names()));
+    m.insert("num_retries".into(), json!(r.num_retries));
+    if let Some(t) = r.per_try_timeout {
+        m.insert("per_try_timeout".into(), dur(t));
+    }
+    if r.back_off_base != DEFAULT_BACK_OFF_BASE || r.back_off_max != DEFAULT_BACK_OFF_BASE * 10 {
+        m.insert(
+            "retry_back_off".into(),
+            json!({"base_interval": dur(r.back_off_base), "max_interval": dur(r.back_off_max)}),
+        );
+    }
+    if !r.retriable_status_codes.is_empty() {
+        m.insert(
+            "retriable_status_codes".into(),
+            json!(r.retriable_status_codes),
+        );
+    }
+    if !r.retriable_headers.is_empty() {
+        let names: Vec<Value> = r
+            .retriable_headers
+            .iter()
+            .map(|n| json!({ "name": n }))
+            .collect();
+        m.insert("retriable_headers".into(), Value::Array(names));
+    }
+    if r.avoid_previous_hosts {
+        m.insert(
+            "retry_host_predicate".into(),
+            json!([{"name": "envoy.retry_host_predicates.previous_hosts"}]),
+        );
+    }
+    if r.host_selection_retry_max_attempts != 1 {
+        m.insert(
+            "host_selection_retry_max_attempts".into(),
+            json!(r.host_selection_retry_max_attempts.to_string()),
+        );
+    }
     Value::Object(m)
 }
 
@@ -277,6 +323,9 @@ fn forward(f: &ForwardAction) -> Value {
     }
     if let Some(t) = f.idle_timeout {
         m.insert("idle_timeout".into(), dur(t));
+    }
+    if let Some(r) = &f.retry_policy {
+        m.insert("retry_policy".into(), retry_policy(r));
     }
     if !f.hash_policy.is_empty() {
         let policies: Vec<Value> = f

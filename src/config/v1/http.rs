@@ -17,9 +17,9 @@ use super::super::model::{
     AccessLog, AccessLogFormat, AccessLogSink, AppendAction, ClusterSpecifier, CodecType,
     ForwardAction, HashPolicy, HashPolicyKind, HeaderMatchSpec, HeaderMatcher, HeaderMutations,
     HeaderValueOption, HostRewrite, HttpConnectionManager, HttpFilter, HttpFilterKind,
-    PathSpecifier, RedirectAction, RedirectPath, RequireTls, Route, RouteAction,
-    RouteConfiguration, RouteMatch, RouterConfig, ServerHeaderTransformation, StringMatcher,
-    StringPattern, VirtualHost, WeightedCluster, WeightedClusters,
+    PathSpecifier, RedirectAction, RedirectPath, RequireTls, RetryOn, RetryPolicy, Route,
+    RouteAction, RouteConfiguration, RouteMatch, RouterConfig, ServerHeaderTransformation,
+    StringMatcher, StringPattern, VirtualHost, WeightedCluster, WeightedClusters,
 };
 use super::FILTER;
 
@@ -100,10 +100,10 @@ const ROUTE: Message = Message {
         "use_websocket",
         "request_headers_to_add",
         "hash_policy",
+        "retry_policy",
     ],
     ignored: &[
         "runtime",
-        "retry_policy",
         "shadow",
         "priority",
         "rate_limits",
@@ -471,6 +471,7 @@ fn route_config(d: &mut Decoder, f: &Field, websocket: &mut bool) -> Option<Rout
                 routes,
                 headers: vh_headers,
                 require_tls,
+                retry_policy: None,
             });
         }
     }
@@ -651,6 +652,59 @@ fn forward(d: &mut Decoder, o: &Obj) -> Option<ForwardAction> {
         timeout,
         idle_timeout: None,
         hash_policy,
+        retry_policy: o.get("retry_policy").and_then(|r| retry_policy(d, &r)),
+    })
+}
+
+const RETRY_POLICY: Message = Message {
+    name: "v1 retry_policy",
+    fields: &["retry_on", "num_retries", "per_try_timeout_ms"],
+    ignored: &[],
+};
+
+/// v1 `retry_policy`: `retry_on`, `num_retries`, `per_try_timeout_ms`.
+fn retry_policy(d: &mut Decoder, f: &Field) -> Option<RetryPolicy> {
+    let o = d.obj(f, &RETRY_POLICY)?;
+    let Some(on) = o.get("retry_on") else {
+        d.error_help(
+            o.field_ref(),
+            "retry_policy without `retry_on` never retries",
+            "add e.g. `\"retry_on\": \"5xx,connect-failure\"`",
+        );
+        return None;
+    };
+    let text = scalars::string(d, &on)?;
+    let retry_on = match RetryOn::parse(&text) {
+        Ok(r) => r,
+        Err(unknown) => {
+            d.error_at_value(
+                &on,
+                format!("unknown retry condition `{unknown}`"),
+                Some(format!(
+                    "use a comma-separated list of: {}",
+                    RetryOn::NAMES.join(", ")
+                )),
+            );
+            return None;
+        }
+    };
+    Some(RetryPolicy {
+        retry_on,
+        num_retries: o
+            .get("num_retries")
+            .and_then(|n| scalars::u32(d, &n))
+            .unwrap_or(1),
+        per_try_timeout: o
+            .get("per_try_timeout_ms")
+            .and_then(|t| scalars::u64(d, &t))
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis),
+        back_off_base: crate::config::decode::retry::DEFAULT_BACK_OFF_BASE,
+        back_off_max: crate::config::decode::retry::DEFAULT_BACK_OFF_BASE * 10,
+        retriable_status_codes: Vec::new(),
+        retriable_headers: Vec::new(),
+        avoid_previous_hosts: false,
+        host_selection_retry_max_attempts: 1,
     })
 }
 

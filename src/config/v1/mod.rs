@@ -22,9 +22,9 @@ use super::decode::listener::{
 use super::decode::{scalars, Decoder, Field, Message};
 use super::diagnostics::Diagnostic;
 use super::model::{
-    AccessLog, AccessLogFormat, AccessLogSink, Admin, Bootstrap, Cluster, DiscoveryType,
-    DnsLookupFamily, FilterChain, HttpConnectionManager, LbEndpoint, LbPolicy, Listener,
-    NetworkFilter, NodeInfo, SocketAddress, UpstreamProtocol,
+    AccessLog, AccessLogFormat, AccessLogSink, Admin, Bootstrap, CircuitBreakers, Cluster,
+    DiscoveryType, DnsLookupFamily, FilterChain, HttpConnectionManager, LbEndpoint, LbPolicy,
+    Listener, NetworkFilter, NodeInfo, SocketAddress, Thresholds, UpstreamProtocol,
 };
 use super::node::Node;
 use http::hcm;
@@ -91,6 +91,7 @@ const CLUSTER_MANAGER: Message = Message {
 const CLUSTER: Message = Message {
     name: "v1 cluster",
     fields: &[
+        "circuit_breakers",
         "name",
         "type",
         "connect_timeout_ms",
@@ -108,7 +109,6 @@ const CLUSTER: Message = Message {
     ],
     ignored: &[
         "health_check",
-        "circuit_breakers",
         "http2_settings",
         "cleanup_interval_ms",
         "dns_resolvers",
@@ -596,6 +596,10 @@ fn cluster(d: &mut Decoder, f: &Field) -> Option<Cluster> {
         .filter(|s| !s.is_empty());
     let name = name?;
     let discovery = discovery?;
+    let circuit_breakers = o
+        .get("circuit_breakers")
+        .map(|c| v1_circuit_breakers(d, &c))
+        .unwrap_or_default();
     let list = o.get("hosts").unwrap_or_else(|| o.field_ref().clone());
     let endpoints = check_endpoint_rules(d, &name, discovery, placed, &list);
     Some(Cluster {
@@ -613,7 +617,55 @@ fn cluster(d: &mut Decoder, f: &Field) -> Option<Cluster> {
         per_connection_buffer_limit_bytes,
         max_requests_per_connection,
         tls: None,
+        circuit_breakers,
     })
+}
+
+const V1_CIRCUIT_BREAKERS: Message = Message {
+    name: "v1 circuit_breakers",
+    fields: &["default", "high"],
+    ignored: &[],
+};
+
+const V1_THRESHOLDS: Message = Message {
+    name: "v1 circuit_breakers priority",
+    fields: &[
+        "max_connections",
+        "max_pending_requests",
+        "max_requests",
+        "max_retries",
+    ],
+    ignored: &[],
+};
+
+/// v1 `circuit_breakers: {default: {max_connections, ...}, high: {...}}`.
+fn v1_circuit_breakers(d: &mut Decoder, f: &Field) -> CircuitBreakers {
+    let mut breakers = CircuitBreakers::default();
+    let Some(o) = d.obj(f, &V1_CIRCUIT_BREAKERS) else {
+        return breakers;
+    };
+    for (key, into) in [
+        ("default", &mut breakers.default),
+        ("high", &mut breakers.high),
+    ] {
+        let Some(p) = o.get(key) else { continue };
+        let Some(t) = d.obj(&p, &V1_THRESHOLDS) else {
+            continue;
+        };
+        let mut read = |name: &str, default: u32| {
+            t.get(name)
+                .and_then(|v| scalars::u32(d, &v))
+                .unwrap_or(default)
+        };
+        let defaults = Thresholds::default();
+        *into = Thresholds {
+            max_connections: read("max_connections", defaults.max_connections),
+            max_pending_requests: read("max_pending_requests", defaults.max_pending_requests),
+            max_requests: read("max_requests", defaults.max_requests),
+            max_retries: read("max_retries", defaults.max_retries),
+        };
+    }
+    breakers
 }
 
 #[cfg(test)]

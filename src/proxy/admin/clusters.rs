@@ -5,15 +5,18 @@ use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 
+use crate::config::model::Thresholds;
 use crate::proxy::cluster::{Cluster, ClusterManager};
 
-/// Envoy's default circuit-breaker thresholds, printed until circuit breakers are configurable.
-const THRESHOLDS: [(&str, u64); 4] = [
-    ("max_connections", 1024),
-    ("max_pending_requests", 1024),
-    ("max_requests", 1024),
-    ("max_retries", 3),
-];
+/// A priority's circuit-breaker thresholds, in Envoy's order.
+fn thresholds(t: &Thresholds) -> [(&'static str, u32); 4] {
+    [
+        ("max_connections", t.max_connections),
+        ("max_pending_requests", t.max_pending_requests),
+        ("max_requests", t.max_requests),
+        ("max_retries", t.max_retries),
+    ]
+}
 
 pub fn text(clusters: &ClusterManager) -> String {
     let mut out = String::new();
@@ -30,8 +33,12 @@ fn write_cluster(out: &mut String, cluster: &Cluster) {
         "{name}::observability_name::{}",
         cluster.core.config.stat_name()
     );
-    for priority in ["default_priority", "high_priority"] {
-        for (threshold, value) in THRESHOLDS {
+    let breakers = &cluster.core.config.circuit_breakers;
+    for (priority, limits) in [
+        ("default_priority", &breakers.default),
+        ("high_priority", &breakers.high),
+    ] {
+        for (threshold, value) in thresholds(limits) {
             let _ = writeln!(out, "{name}::{priority}::{threshold}::{value}");
         }
     }
@@ -64,12 +71,13 @@ pub fn json(clusters: &ClusterManager) -> String {
 
 fn cluster_json(cluster: &Cluster) -> Value {
     let config = &cluster.core.config;
-    let thresholds = |priority: Option<&str>| {
+    let breakers = &config.circuit_breakers;
+    let thresholds_json = |priority: Option<&str>, limits: &Thresholds| {
         let mut t = serde_json::Map::new();
         if let Some(p) = priority {
             t.insert("priority".into(), json!(p));
         }
-        for (name, value) in THRESHOLDS {
+        for (name, value) in thresholds(limits) {
             t.insert(name.into(), json!(value));
         }
         Value::Object(t)
@@ -109,7 +117,10 @@ fn cluster_json(cluster: &Cluster) -> Value {
     json!({
         "name": config.name,
         "observability_name": config.stat_name(),
-        "circuit_breakers": {"thresholds": [thresholds(None), thresholds(Some("HIGH"))]},
+        "circuit_breakers": {"thresholds": [
+            thresholds_json(None, &breakers.default),
+            thresholds_json(Some("HIGH"), &breakers.high),
+        ]},
         "host_statuses": hosts,
     })
 }

@@ -55,9 +55,15 @@ impl ClusterManager {
                 DiscoveryType::StrictDns | DiscoveryType::LogicalDns => Vec::new(),
             };
             stats.set_membership(&initial);
+            let breakers = super::circuit_breaker::Breakers::new(
+                store,
+                &stats.prefix,
+                config.circuit_breakers.default,
+            );
             let core = Arc::new(ClusterCore {
                 hosts: ArcSwap::from_pointee(HostSet::new(&policy, initial)),
                 lb_policy: policy,
+                breakers,
                 stats,
                 config: config.clone(),
             });

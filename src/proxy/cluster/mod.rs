@@ -1,6 +1,7 @@
 //! Clusters at run time: the host set (replaced wholesale when discovery changes it), the load
 //! balancer built for that set, the cluster's stats, and its upstream connection pool.
 
+pub mod circuit_breaker;
 pub mod discovery;
 pub mod host;
 pub mod lb;
@@ -48,6 +49,7 @@ pub struct ClusterCore {
     pub stats: ClusterStats,
     pub hosts: ArcSwap<HostSet>,
     pub lb_policy: lb::Policy,
+    pub breakers: circuit_breaker::Breakers,
 }
 
 impl ClusterCore {
@@ -58,6 +60,30 @@ impl ClusterCore {
             .lb
             .pick(&set.active, &lb::PickContext { hash, attempt: 0 })?;
         set.active.get(index).cloned()
+    }
+
+    /// The host for a retry. With `avoid` (the `previous_hosts` predicate) up to `attempts`
+    /// picks are made to find one not in it; the last pick stands if none is, as in Envoy.
+    pub fn choose_retry_host(
+        &self,
+        hash: Option<u64>,
+        avoid: Option<&[std::net::SocketAddr]>,
+        attempts: u32,
+    ) -> Option<Arc<Host>> {
+        let set = self.hosts.load();
+        let mut chosen = None;
+        for attempt in 0..attempts.max(1) {
+            let index = set
+                .lb
+                .pick(&set.active, &lb::PickContext { hash, attempt })?;
+            let host = set.active.get(index).cloned()?;
+            let fresh = avoid.is_none_or(|a| !a.contains(&host.address));
+            chosen = Some(host);
+            if fresh {
+                break;
+            }
+        }
+        chosen
     }
 
     /// Installs a new host list, keeping the existing `Host` (and its counters) for addresses

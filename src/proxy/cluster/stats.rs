@@ -27,8 +27,16 @@ pub struct ClusterStats {
     pub upstream_rq_rx_reset: Counter,
     pub upstream_rq_tx_reset: Counter,
     pub upstream_rq_cancelled: Counter,
+    pub upstream_rq_per_try_timeout: Counter,
+    pub upstream_rq_retry: Counter,
+    pub upstream_rq_retry_success: Counter,
+    pub upstream_rq_retry_overflow: Counter,
+    pub upstream_rq_retry_limit_exceeded: Counter,
     pub upstream_rq_time: Histogram,
     pub upstream_rq: CodeCounters,
+    /// `cluster.<name>.retry.upstream_rq_<code>`: answers that were retried (not counted in
+    /// `upstream_rq_<code>`, as Envoy counts them).
+    pub retry_upstream_rq: CodeCounters,
     /// `cluster.<name>.internal.` / `.external.` copies of the dynamic stats, as Envoy's
     /// router keeps them (the sandbox's `cluster.service1.external.upstream_rq_200`).
     pub internal: OriginStats,
@@ -113,8 +121,14 @@ impl ClusterStats {
             upstream_rq_rx_reset: c("upstream_rq_rx_reset"),
             upstream_rq_tx_reset: c("upstream_rq_tx_reset"),
             upstream_rq_cancelled: c("upstream_rq_cancelled"),
+            upstream_rq_per_try_timeout: c("upstream_rq_per_try_timeout"),
+            upstream_rq_retry: c("upstream_rq_retry"),
+            upstream_rq_retry_success: c("upstream_rq_retry_success"),
+            upstream_rq_retry_overflow: c("upstream_rq_retry_overflow"),
+            upstream_rq_retry_limit_exceeded: c("upstream_rq_retry_limit_exceeded"),
             upstream_rq_time: h("upstream_rq_time"),
             upstream_rq: CodeCounters::new(store, format!("{prefix}upstream_rq")),
+            retry_upstream_rq: CodeCounters::new(store, format!("{prefix}retry.upstream_rq")),
             internal: OriginStats::new(store, &format!("{prefix}internal.")),
             external: OriginStats::new(store, &format!("{prefix}external.")),
             membership_change: c("membership_change"),

@@ -61,6 +61,10 @@ pub struct Exchange {
     pub lease: Option<Lease>,
     /// Start to first upstream response byte.
     pub response_duration: Option<std::time::Duration>,
+    /// Upstream requests sent for this one: 1 plus its retries.
+    pub attempts: u32,
+    /// This request's place under the cluster's `max_requests`, held until it finishes.
+    pub request_slot: Option<crate::proxy::cluster::circuit_breaker::RequestSlot>,
     /// Set by `respond`; None at drop time means the request was cancelled unanswered.
     response: Option<ResponseFacts>,
 }
@@ -110,6 +114,8 @@ impl Exchange {
             upstream: None,
             lease: None,
             response_duration: None,
+            attempts: 0,
+            request_slot: None,
             response: None,
         }
     }
@@ -218,7 +224,7 @@ impl Exchange {
             upstream_host: self.upstream_host,
             upstream_cluster: self.cluster_name.take(),
             upstream_local_address: None,
-            upstream_request_attempt_count: self.upstream.as_ref().map(|_| 1),
+            upstream_request_attempt_count: (self.attempts > 0).then_some(self.attempts),
             downstream_remote_address: Some(self.conn.remote),
             downstream_local_address: Some(self.conn.local),
             route_name: self.route_name.take(),

@@ -14,14 +14,19 @@ use hyper::upgrade::OnUpgrade;
 use crate::config::model::HashPolicyKind;
 use crate::proxy::access_log::ResponseFlags;
 use crate::proxy::body::{self, Body};
-use crate::proxy::cluster::lb;
+use crate::proxy::cluster::circuit_breaker::{RequestSlot, RetrySlot};
+use crate::proxy::cluster::{lb, ClusterCore, Host};
 use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::local_reply;
 use crate::proxy::router::{ForwardEntry, HostRewriteEntry, Mutations, RouteEntry};
 use crate::proxy::upstream::UpstreamError;
 
 use super::exchange::{Exchange, UpstreamLeg};
+use super::retry;
 use super::Shared;
+
+/// The most request body kept for replaying on a retry (Envoy's default buffer limit).
+const REPLAY_LIMIT: usize = 1 << 20;
 
 const X_ENVOY_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
 const X_ENVOY_UPSTREAM_SERVICE_TIME: HeaderName =
@@ -30,6 +35,7 @@ const X_ENVOY_EXPECTED_RQ_TIMEOUT_MS: HeaderName =
     HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
 const X_ENVOY_UPSTREAM_RQ_TIMEOUT_MS: HeaderName =
     HeaderName::from_static("x-envoy-upstream-rq-timeout-ms");
+const X_ENVOY_OVERLOADED: HeaderName = HeaderName::from_static("x-envoy-overloaded");
 const X_ENVOY_DOWNSTREAM_SERVICE_CLUSTER: HeaderName =
     HeaderName::from_static("x-envoy-downstream-service-cluster");
 
@@ -140,65 +146,149 @@ impl Leg<'_> {
             m.apply_request(&mut parts.headers);
         }
 
-        core.stats.upstream_rq_total.inc();
-        core.stats.upstream_rq_active.inc();
-        host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
-        host.stats.rq_active.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        ex.upstream = Some(UpstreamLeg {
-            cluster: core.clone(),
-            host: host.clone(),
-            started,
-            internal: self.internal,
-        });
-
         let http2 = downstream_upgrade.is_none() && cluster.upstream.uses_http2(parts.version);
-        let send = cluster
-            .upstream
-            .send(&host, http2, Request::from_parts(parts, body));
-        let result = match timeout {
-            Some(t) => tokio::time::timeout(t, send).await,
-            None => Ok(send.await),
+        // Upgrades are never retried: their connection is handed over, not replayed.
+        let policy = retry::effective(
+            self.forward.retry.as_deref(),
+            &mut parts.headers,
+            self.internal,
+        )
+        .filter(|p| p.num_retries > 0 && downstream_upgrade.is_none());
+        // A retry resends the body: keep a copy, up to a limit (a bigger body is not retried).
+        let (mut template, replay, mut single) = match &policy {
+            Some(_) => match buffer_for_replay(body, REPLAY_LIMIT).await {
+                Ok(bytes) => (Some(parts), Some(bytes), None),
+                Err(body) => (None, None, Some(Request::from_parts(parts, body))),
+            },
+            None => (None, None, Some(Request::from_parts(parts, body))),
         };
-        let fail = |code: u16| {
-            host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
-            core.stats.record_response(code, self.internal);
-        };
-        let (response, lease) = match result {
-            Err(_elapsed) => {
-                core.stats.upstream_rq_timeout.inc();
-                host.stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
-                ex.response_flags
-                    .insert(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT);
-                ex.response_code_details = "upstream_response_timeout";
-                fail(504);
-                return local_reply::reply(504, local_reply::UPSTREAM_TIMEOUT, head);
-            }
-            Ok(Err(error)) => {
-                let (flag, details) = match &error {
-                    UpstreamError::ConnectTimeout | UpstreamError::ConnectFailure(_) => (
-                        ResponseFlags::UPSTREAM_CONNECTION_FAILURE,
-                        "upstream_reset_before_response_started{connection_failure}",
-                    ),
-                    UpstreamError::Reset(_) => {
-                        core.stats.upstream_rq_rx_reset.inc();
-                        (
-                            ResponseFlags::UPSTREAM_CONNECTION_TERMINATION,
-                            "upstream_reset_before_response_started{connection_termination}",
-                        )
+        let policy = policy.filter(|_| replay.is_some());
+        // `max_requests`: over the limit the request is not sent at all.
+        match RequestSlot::take(core) {
+            Some(slot) => ex.request_slot = Some(slot),
+            None => return self.overflow(ex, core, head),
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut host = host;
+        let mut tried: Vec<std::net::SocketAddr> = Vec::new();
+        let mut retries = 0u32;
+        let mut _retry_slot: Option<RetrySlot> = None;
+        let (response, lease, started) = loop {
+            let request = match (&mut template, &replay) {
+                (Some(parts), Some(bytes)) => rebuild(parts, bytes.clone()),
+                _ => match single.take() {
+                    Some(r) => r,
+                    None => unreachable!("a request without a replay copy is sent once"),
+                },
+            };
+            ex.upstream_host = Some(host.address);
+            ex.attempts += 1;
+            core.stats.upstream_rq_total.inc();
+            core.stats.upstream_rq_active.inc();
+            host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
+            host.stats.rq_active.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let remaining = deadline.map(|d| d.saturating_duration_since(started));
+            let per_try = policy.as_ref().and_then(|p| p.per_try_timeout);
+            let limit = match (remaining, per_try) {
+                (Some(r), Some(p)) => Some(r.min(p)),
+                (r, p) => r.or(p),
+            };
+            let send = cluster.upstream.send(&host, http2, request);
+            let result = match limit {
+                Some(t) => tokio::time::timeout(t, send).await.map_err(|_| ()),
+                None => Ok(send.await),
+            };
+            let overall_expired = deadline.is_some_and(|d| Instant::now() >= d);
+            let outcome = match &result {
+                Err(()) if overall_expired => None,
+                Err(()) => {
+                    core.stats.upstream_rq_per_try_timeout.inc();
+                    Some(retry::Outcome::PerTryTimeout)
+                }
+                Ok(Err(UpstreamError::Reset(_))) => Some(retry::Outcome::Reset),
+                // Envoy never retries an overflow: that would add to the overload.
+                Ok(Err(UpstreamError::Overflow)) => None,
+                Ok(Err(_)) => Some(retry::Outcome::ConnectFailure),
+                Ok(Ok((response, _))) => Some(retry::Outcome::Response {
+                    code: response.status().as_u16(),
+                    headers: response.headers(),
+                }),
+            };
+            let retry_wanted = match (&policy, outcome) {
+                (Some(p), Some(o)) => retry::retriable(p, o),
+                _ => false,
+            };
+            if retry_wanted {
+                let p = policy.as_ref().expect("a retry needs a policy");
+                let slot = (retries < p.num_retries)
+                    .then(|| RetrySlot::take(core))
+                    .flatten();
+                if retries >= p.num_retries {
+                    core.stats.upstream_rq_retry_limit_exceeded.inc();
+                    ex.response_flags
+                        .insert(ResponseFlags::UPSTREAM_RETRY_LIMIT_EXCEEDED);
+                } else if slot.is_none() {
+                    core.stats.upstream_rq_retry_overflow.inc();
+                } else {
+                    // This attempt is over: it is counted as retried, not as the answer.
+                    let code = match &result {
+                        Ok(Ok((response, _))) => response.status().as_u16(),
+                        Err(()) => 504,
+                        Ok(Err(_)) => 503,
+                    };
+                    if code >= 500 {
+                        host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
                     }
-                };
-                tracing::debug!(cluster = %core.config.name, host = %host.address, %error, "upstream request failed");
-                ex.response_flags.insert(flag);
-                ex.response_code_details = details;
-                fail(503);
-                return local_reply::reply(
-                    503,
-                    local_reply::upstream_reset_body(error.reset_reason()),
-                    head,
-                );
+                    if let Ok(Err(UpstreamError::Reset(_))) = &result {
+                        core.stats.upstream_rq_rx_reset.inc();
+                    }
+                    core.stats.retry_upstream_rq.record(code);
+                    core.stats.upstream_rq_active.dec();
+                    host.stats.rq_active.fetch_sub(1, Ordering::Relaxed);
+                    drop(result);
+                    retries += 1;
+                    core.stats.upstream_rq_retry.inc();
+                    _retry_slot = slot;
+                    tried.push(host.address);
+                    let pause = retry::back_off(p, retries, fastrand::f64());
+                    if let Some(d) = deadline.filter(|d| Instant::now() + pause >= *d) {
+                        // The route timeout ends during the back-off: it is the answer.
+                        tokio::time::sleep_until(d.into()).await;
+                        return self.timed_out(ex, core, &host, head);
+                    }
+                    tokio::time::sleep(pause).await;
+                    let avoid = p.avoid_previous_hosts.then_some(tried.as_slice());
+                    match core.choose_retry_host(
+                        self.hash_of(ex, template.as_ref()),
+                        avoid,
+                        p.host_selection_retry_max_attempts,
+                    ) {
+                        Some(next) => host = next,
+                        None => {
+                            core.stats.upstream_cx_none_healthy.inc();
+                            ex.response_flags.insert(ResponseFlags::NO_HEALTHY_UPSTREAM);
+                            ex.response_code_details = "no_healthy_upstream";
+                            core.stats.record_response(503, self.internal);
+                            return local_reply::reply(503, local_reply::NO_HEALTHY_UPSTREAM, head);
+                        }
+                    }
+                    continue;
+                }
+            } else if retries > 0 {
+                core.stats.upstream_rq_retry_success.inc();
             }
-            Ok(Ok(answer)) => answer,
+            ex.upstream = Some(UpstreamLeg {
+                cluster: core.clone(),
+                host: host.clone(),
+                started,
+                internal: self.internal,
+            });
+            match result {
+                Err(()) => return self.timed_out(ex, core, &host, head),
+                Ok(Err(error)) => return self.failed(ex, core, &host, error, head),
+                Ok(Ok((response, lease))) => break (response, lease, started),
+            }
         };
 
         let service_time = started.elapsed();
@@ -229,6 +319,76 @@ impl Leg<'_> {
         // (the exchange's end-of-stream hook); an upgraded one is never reused.
         ex.lease = lease.filter(|_| code != 101);
         Response::from_parts(rparts, body::boxed(rbody))
+    }
+
+    /// The route timeout expired: 504, flag UT.
+    fn timed_out(
+        &self,
+        ex: &mut Exchange,
+        core: &ClusterCore,
+        host: &Host,
+        head: bool,
+    ) -> Response<Body> {
+        core.stats.upstream_rq_timeout.inc();
+        host.stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
+        host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
+        ex.response_flags
+            .insert(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT);
+        ex.response_code_details = "upstream_response_timeout";
+        core.stats.record_response(504, self.internal);
+        local_reply::reply(504, local_reply::UPSTREAM_TIMEOUT, head)
+    }
+
+    /// No response: a connect failure (UF) or a reset (UC), 503 with Envoy's body.
+    fn failed(
+        &self,
+        ex: &mut Exchange,
+        core: &ClusterCore,
+        host: &Host,
+        error: UpstreamError,
+        head: bool,
+    ) -> Response<Body> {
+        let (flag, details) = match &error {
+            UpstreamError::ConnectTimeout | UpstreamError::ConnectFailure(_) => (
+                ResponseFlags::UPSTREAM_CONNECTION_FAILURE,
+                "upstream_reset_before_response_started{connection_failure}",
+            ),
+            UpstreamError::Reset(_) => {
+                core.stats.upstream_rq_rx_reset.inc();
+                (
+                    ResponseFlags::UPSTREAM_CONNECTION_TERMINATION,
+                    "upstream_reset_before_response_started{connection_termination}",
+                )
+            }
+            UpstreamError::Overflow => return self.overflow(ex, core, head),
+        };
+        tracing::debug!(cluster = %core.config.name, host = %host.address, %error, "upstream request failed");
+        ex.response_flags.insert(flag);
+        ex.response_code_details = details;
+        host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
+        core.stats.record_response(503, self.internal);
+        local_reply::reply(
+            503,
+            local_reply::upstream_reset_body(error.reset_reason()),
+            head,
+        )
+    }
+
+    /// A circuit breaker is open: 503, flag UO, `x-envoy-overloaded: true`.
+    fn overflow(&self, ex: &mut Exchange, core: &ClusterCore, head: bool) -> Response<Body> {
+        ex.response_flags.insert(ResponseFlags::UPSTREAM_OVERFLOW);
+        ex.response_code_details = "upstream_reset_before_response_started{overflow}";
+        core.stats.record_response(503, self.internal);
+        let mut reply = local_reply::reply(503, local_reply::upstream_reset_body("overflow"), head);
+        reply
+            .headers_mut()
+            .insert(X_ENVOY_OVERLOADED, HeaderValue::from_static("true"));
+        reply
+    }
+
+    /// The hash for a retry's host pick: the same request hash as the first pick.
+    fn hash_of(&self, ex: &Exchange, parts: Option<&Parts>) -> Option<u64> {
+        parts.and_then(|p| self.hash(p, ex))
     }
 
     /// The `Host` header the upstream sees: rewritten per the route, else the authority as
@@ -291,6 +451,92 @@ impl Leg<'_> {
         }
         hash
     }
+}
+
+/// Reads the whole body if it is at most `limit` bytes; otherwise gives back a body that
+/// streams what was read followed by the rest, to be sent once.
+async fn buffer_for_replay(body: Body, limit: usize) -> Result<bytes::Bytes, Body> {
+    use http_body_util::BodyExt;
+    if http_body::Body::is_end_stream(&body) {
+        return Ok(bytes::Bytes::new());
+    }
+    let mut body = body;
+    let mut kept = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    kept.extend_from_slice(&data);
+                }
+                if kept.len() > limit {
+                    let head =
+                        http_body_util::Full::new(kept.freeze()).map_err(|never| match never {});
+                    let rest = Chain::new(head, body);
+                    return Err(body::boxed(rest));
+                }
+            }
+            Err(error) => {
+                // The client's body broke: send what there is and let the upstream see it end.
+                tracing::debug!(%error, "request body failed while buffering for retries");
+                return Err(body::full(kept.freeze()));
+            }
+        }
+    }
+    Ok(kept.freeze())
+}
+
+pin_project_lite::pin_project! {
+    /// One body after another.
+    struct Chain<A, B> {
+        #[pin]
+        first: A,
+        #[pin]
+        second: B,
+        first_done: bool,
+    }
+}
+
+impl<A, B> Chain<A, B> {
+    fn new(first: A, second: B) -> Self {
+        Chain {
+            first,
+            second,
+            first_done: false,
+        }
+    }
+}
+
+impl<A, B> http_body::Body for Chain<A, B>
+where
+    A: http_body::Body<Data = bytes::Bytes, Error = body::BoxError>,
+    B: http_body::Body<Data = bytes::Bytes, Error = body::BoxError>,
+{
+    type Data = bytes::Bytes;
+    type Error = body::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, body::BoxError>>> {
+        let mut this = self.project();
+        if !*this.first_done {
+            match this.first.as_mut().poll_frame(cx) {
+                std::task::Poll::Ready(None) => *this.first_done = true,
+                other => return other,
+            }
+        }
+        this.second.poll_frame(cx)
+    }
+}
+
+/// A fresh copy of the request for one attempt.
+fn rebuild(parts: &Parts, body_bytes: bytes::Bytes) -> Request<Body> {
+    let mut request = Request::new(body::full(body_bytes));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    request
 }
 
 fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {

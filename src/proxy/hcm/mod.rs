@@ -5,6 +5,7 @@
 mod exchange;
 mod forward;
 mod request;
+mod retry;
 mod stats;
 
 use std::sync::atomic::AtomicU64;

@@ -7,14 +7,15 @@ pub mod matcher;
 mod redirect;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::HeaderName;
 use regex::Regex;
 
 use crate::config::model::{
-    ClusterSpecifier, HashPolicy, HeaderMutations, HostRewrite, RedirectAction, RouteAction,
-    RouteConfiguration,
+    ClusterSpecifier, HashPolicy, HeaderMutations, HostRewrite, RedirectAction, RetryPolicy,
+    RouteAction, RouteConfiguration,
 };
 use crate::proxy::headers::{self, CompiledHeader, InvalidHeader};
 
@@ -110,6 +111,8 @@ pub struct ForwardEntry {
     /// `x-envoy-expected-rq-timeout-ms` for the configured timeout, built once.
     pub timeout_header: Option<http::HeaderValue>,
     pub hash_policy: Vec<HashPolicy>,
+    /// The route's retry policy, else its virtual host's.
+    pub retry: Option<Arc<RetryPolicy>>,
 }
 
 #[derive(Debug)]
@@ -152,10 +155,16 @@ impl RouteTable {
             for r in &vh.routes {
                 let action = match &r.action {
                     RouteAction::Forward(f) => {
-                        Action::Forward(Box::new(compile_forward(f).map_err(|e| match e {
+                        let mut entry = compile_forward(f).map_err(|e| match e {
                             CompileError::Regex(e) => regex_err(e),
                             CompileError::Header(e) => header_err(e),
-                        })?))
+                        })?;
+                        // A route's own policy replaces the virtual host's (Envoy does not
+                        // merge them).
+                        if entry.retry.is_none() {
+                            entry.retry = vh.retry_policy.clone().map(Arc::new);
+                        }
+                        Action::Forward(Box::new(entry))
                     }
                     RouteAction::Redirect(r) => {
                         Action::Redirect(RedirectEntry::compile(r).map_err(regex_err)?)
@@ -265,6 +274,7 @@ fn compile_forward(f: &crate::config::model::ForwardAction) -> Result<ForwardEnt
             .timeout
             .map(|t| http::HeaderValue::from(t.as_millis() as u64)),
         hash_policy: f.hash_policy.clone(),
+        retry: f.retry_policy.clone().map(Arc::new),
     })
 }
 
@@ -395,6 +405,7 @@ mod tests {
             timeout: Some(std::time::Duration::from_secs(15)),
             idle_timeout: None,
             hash_policy: vec![],
+            retry_policy: None,
         }
     }
 
@@ -443,6 +454,7 @@ mod tests {
                     ],
                     headers: HeaderMutations::default(),
                     require_tls: RequireTls::None,
+                    retry_policy: None,
                 },
                 VirtualHost {
                     name: "foo".into(),
@@ -455,6 +467,7 @@ mod tests {
                     )],
                     headers: HeaderMutations::default(),
                     require_tls: RequireTls::None,
+                    retry_policy: None,
                 },
             ],
             headers: HeaderMutations::default(),

@@ -25,7 +25,9 @@ pub enum ConnectError {
 }
 
 /// Opens a TCP connection to `host` under the cluster's `connect_timeout`, counting it as
-/// Envoy does; the returned stream keeps the gauges up until it closes.
+/// Envoy does; the returned stream keeps the gauges up until it closes. The caller has taken a
+/// circuit-breaker connection slot: a failed attempt gives it back here, an open connection
+/// when it closes.
 pub async fn connect(
     core: &Arc<ClusterCore>,
     host: &Arc<Host>,
@@ -39,6 +41,7 @@ pub async fn connect(
     )
     .await;
     let fail = |e: ConnectError| {
+        core.breakers.connection_closed();
         stats.upstream_cx_connect_fail.inc();
         host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
         e
@@ -86,6 +89,7 @@ struct ConnectionGuard {
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         if let Some(core) = self.core.upgrade() {
+            core.breakers.connection_closed();
             let stats = &core.stats;
             stats.upstream_cx_active.dec();
             stats.upstream_cx_destroy.inc();

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::body::Body;
+use crate::proxy::cluster::circuit_breaker::PendingSlot;
 use crate::proxy::cluster::{ClusterCore, Host};
 
 pub use connector::ConnectError;
@@ -34,6 +35,9 @@ pub enum UpstreamError {
     ConnectFailure(String),
     #[error("connection termination: {0}")]
     Reset(String),
+    /// A circuit breaker is open: too many connections and pending requests.
+    #[error("overflow")]
+    Overflow,
 }
 
 impl UpstreamError {
@@ -43,6 +47,7 @@ impl UpstreamError {
             UpstreamError::ConnectTimeout => "connection timeout",
             UpstreamError::ConnectFailure(_) => "connection failure",
             UpstreamError::Reset(_) => "connection termination",
+            UpstreamError::Overflow => "overflow",
         }
     }
 }
@@ -108,7 +113,22 @@ impl Upstream {
         loop {
             let (mut sender, reused) = match host.connections.take_http1() {
                 Some(sender) => (sender, true),
-                None => (self.connect_http1(host).await?, false),
+                None if self.core.breakers.try_connection() => {
+                    (self.connect_http1(host).await?, false)
+                }
+                None => {
+                    // At `max_connections`: wait for one to be given back or to close, as one
+                    // of at most `max_pending_requests` (the route timeout bounds the wait).
+                    let _pending = PendingSlot::take(&self.core).ok_or(UpstreamError::Overflow)?;
+                    let freed = self.core.breakers.connection_freed.notified();
+                    match host.connections.take_http1() {
+                        Some(sender) => (sender, true),
+                        None => {
+                            freed.await;
+                            continue;
+                        }
+                    }
+                }
             };
             if let Err(e) = sender.ready().await {
                 if reused {
@@ -117,7 +137,12 @@ impl Upstream {
                 return Err(reset(e));
             }
             match sender.try_send_request(req).await {
-                Ok(response) => return Ok((response, Lease::new(host.clone(), sender))),
+                Ok(response) => {
+                    return Ok((
+                        response,
+                        Lease::new(self.core.clone(), host.clone(), sender),
+                    ))
+                }
                 // A pooled connection the upstream closed while idle refuses the request
                 // unsent; retrying it on a fresh connection is safe (hyper-util does the same).
                 Err(mut e) => match e.take_message() {
@@ -157,6 +182,8 @@ impl Upstream {
         sender.send_request(req).await.map_err(reset)
     }
 
+    /// Opens a connection; the caller has taken its circuit-breaker slot, which the connection
+    /// gives back when it closes.
     async fn connect_http1(
         &self,
         host: &Arc<Host>,
@@ -183,6 +210,9 @@ impl Upstream {
         let _one_at_a_time = host.connections.http2_connect_lock().await;
         if let Some(sender) = host.connections.http2() {
             return Ok(sender);
+        }
+        if !self.core.breakers.try_connection() {
+            return Err(UpstreamError::Overflow);
         }
         let io = connector::connect(&self.core, host, true).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())

@@ -12,7 +12,7 @@ use crossbeam_queue::ArrayQueue;
 use hyper::client::conn::{http1, http2};
 
 use crate::proxy::body::Body;
-use crate::proxy::cluster::Host;
+use crate::proxy::cluster::{ClusterCore, Host};
 
 /// Idle HTTP/1.1 connections kept per host; beyond this a finished connection is closed.
 const MAX_IDLE_HTTP1: usize = 128;
@@ -70,13 +70,14 @@ impl HostConnections {
 
 /// An HTTP/1.1 connection lent to one request; given back when its response body completes.
 pub struct Lease {
+    core: Arc<ClusterCore>,
     host: Arc<Host>,
     sender: http1::SendRequest<Body>,
 }
 
 impl Lease {
-    pub fn new(host: Arc<Host>, sender: http1::SendRequest<Body>) -> Self {
-        Lease { host, sender }
+    pub fn new(core: Arc<ClusterCore>, host: Arc<Host>, sender: http1::SendRequest<Body>) -> Self {
+        Lease { core, host, sender }
     }
 
     /// Returns the connection to the host's idle queue (closed ones and overflow are dropped,
@@ -84,6 +85,8 @@ impl Lease {
     pub fn give_back(self) {
         if !self.sender.is_closed() {
             let _ = self.host.connections.idle_http1.push(self.sender);
+            // A request waiting for a connection (at `max_connections`) may take this one.
+            self.core.breakers.connection_freed.notify_waiters();
         }
     }
 }
