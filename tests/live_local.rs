@@ -44,7 +44,19 @@ fn pod(name: &str) -> String {
 async fn the_live_task_watches_and_changes_a_local_mesh() {
     let state = std::env::temp_dir().join(format!("meshsim-live-{}", std::process::id()));
     let runtime = LocalRuntime::new(support::mesh::meshsim_exe().into(), state.clone());
-    let (loaded, plan) = front_proxy(false);
+    let (loaded, mut plan) = front_proxy(false);
+    // The front proxy's admin port on a fixed host port (found free), as a scenario's
+    // `publish:` has it without --ephemeral-ports.
+    let fixed_admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    plan.pods
+        .iter_mut()
+        .filter(|p| p.service == "front-envoy")
+        .flat_map(|p| p.ports.iter_mut())
+        .filter(|p| p.container_port == 8001)
+        .for_each(|p| p.host_port = Some(fixed_admin.port()));
     let _guard = LocalGuard {
         state: state.clone(),
         run: plan.run_id.clone(),
@@ -218,6 +230,42 @@ async fn the_live_task_watches_and_changes_a_local_mesh() {
     let (kind, text) = ui.act(down).await;
     assert_eq!(kind, EventKind::Error);
     assert!(text.contains("one replica left"), "{text}");
+
+    // A fixed host port cannot be held by two replicas: the error says so, and the fix.
+    let (kind, text) = ui
+        .act(Action::Scale {
+            service: "front-envoy".into(),
+            delta: 1,
+        })
+        .await;
+    assert_eq!(kind, EventKind::Error);
+    assert!(
+        text.contains(&format!("publishes host port {}", fixed_admin.port()))
+            && text.contains("--ephemeral-ports"),
+        "{text}"
+    );
+    // ...but a restarted pod gets it back (the old pod's forwarder let it go).
+    let (kind, text) = ui
+        .act(Action::Restart {
+            pod: pod("front-envoy#1"),
+        })
+        .await;
+    assert_eq!(
+        (kind, text.as_str()),
+        (EventKind::Action, "restarted front-envoy#1")
+    );
+    let ready = tokio::task::spawn_blocking(move || {
+        support::mesh::wait_for(Duration::from_secs(20), || {
+            let (status, body) = support::mesh::get(fixed_admin, "/ready", None).ok()?;
+            (status == 200 && body.trim() == "LIVE").then_some(())
+        })
+    })
+    .await
+    .unwrap();
+    assert!(
+        ready.is_some(),
+        "the restarted front proxy's admin answers on {fixed_admin}"
+    );
 
     // Stopping gives the run back; teardown removes everything.
     let mesh = live.stop().await.unwrap();
