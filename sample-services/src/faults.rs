@@ -1,6 +1,8 @@
 //! Fault knobs of the http app: a delay and an (optionally probabilistic) error status,
-//! set per process by flags/env and overridden per request by `?delay=` and `?status=`.
+//! set per process by flags/env, changed at run time through `/meshsim/fault`, and
+//! overridden per request by `?delay=` and `?status=`.
 
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use http::StatusCode;
@@ -97,6 +99,45 @@ impl Faults {
     }
 }
 
+/// The process-wide fault defaults, changeable while the app runs (`POST /meshsim/fault`),
+/// so a supervisor can make a running replica fail and recover without restarting it (a
+/// restart would also reset its counters and its place in the proxies' pools).
+#[derive(Debug)]
+pub struct FaultControl {
+    /// What the flags/env asked for; `clear` goes back to it.
+    initial: Faults,
+    current: RwLock<Faults>,
+}
+
+impl FaultControl {
+    pub fn new(initial: Faults) -> FaultControl {
+        FaultControl {
+            initial,
+            current: RwLock::new(initial),
+        }
+    }
+
+    /// The defaults every request starts from now.
+    pub fn current(&self) -> Faults {
+        // Faults is plain Copy data: a panic elsewhere cannot leave it half-written.
+        *self.current.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the defaults by the flags' ones overridden by `query` (`status=503:50`,
+    /// `delay=20ms`), each knob on its own. A bad value changes nothing.
+    pub fn set(&self, query: Option<&str>) -> Result<Faults, String> {
+        let faults = self.initial.for_request(query)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = faults;
+        Ok(faults)
+    }
+
+    /// Back to what the flags/env said (usually: no fault).
+    pub fn clear(&self) -> Faults {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = self.initial;
+        self.initial
+    }
+}
+
 /// `a=1&b=2` into decoded pairs (`+` as space, `%XX` escapes), so `status=503%3A10`
 /// works as well as `status=503:10`.
 pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
@@ -175,6 +216,24 @@ mod tests {
         assert_eq!(f.delay, Some(Duration::from_millis(5)));
         assert!(defaults.for_request(Some("delay=soon")).is_err());
         assert_eq!(defaults.for_request(None).unwrap(), defaults);
+    }
+
+    #[test]
+    fn control_sets_from_the_flags_and_clears_back_to_them() {
+        let flags = Faults {
+            delay: Some(Duration::from_millis(5)),
+            status: None,
+        };
+        let control = FaultControl::new(flags);
+        let set = control.set(Some("status=503:50")).unwrap();
+        assert_eq!(set.delay, flags.delay);
+        assert_eq!(set.status.unwrap().percent, 50.0);
+        assert_eq!(control.current(), set);
+        // A bad value leaves the current defaults alone.
+        assert!(control.set(Some("status=7")).is_err());
+        assert_eq!(control.current(), set);
+        assert_eq!(control.clear(), flags);
+        assert_eq!(control.current(), flags);
     }
 
     #[test]

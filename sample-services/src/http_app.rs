@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use crate::faults::Faults;
+use crate::faults::{FaultControl, Faults};
 use crate::next_hop::{trace_headers, NextHop};
 use crate::server::{json, method_not_allowed, text, App, BoxBody, Common};
 
@@ -20,13 +20,14 @@ const MAX_ECHO_BODY: usize = 1024 * 1024;
 pub struct HttpApp {
     pub common: Arc<Common>,
     pub next_hop: Option<NextHop>,
-    /// The process-wide fault defaults (flags/env); requests may override them.
-    pub faults: Faults,
+    /// The process-wide fault defaults (flags/env, then `/meshsim/fault`); requests may
+    /// override them.
+    pub faults: FaultControl,
 }
 
 impl App for HttpApp {
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<BoxBody> {
-        let faults = match self.faults.for_request(request.uri().query()) {
+        let faults = match self.faults.current().for_request(request.uri().query()) {
             Ok(faults) => faults,
             Err(reason) => return text(StatusCode::BAD_REQUEST, format!("{reason}\n")),
         };
@@ -41,6 +42,46 @@ impl App for HttpApp {
         }
         self.route(request).await
     }
+
+    /// `/meshsim/fault`: `GET` shows the process-wide faults, `POST ?status=503:50&delay=20ms`
+    /// sets them (from the flags' defaults), `DELETE` clears them back to the flags'.
+    fn control(
+        &self,
+        method: &Method,
+        rest: &str,
+        query: Option<&str>,
+    ) -> Option<Response<BoxBody>> {
+        if rest != "fault" {
+            return None;
+        }
+        let answer = |status: StatusCode, faults: Faults| {
+            json(
+                status,
+                &FaultView {
+                    status: faults.status.map(|f| f.status.as_u16()),
+                    percent: faults.status.map(|f| f.percent),
+                    delay_ms: faults.delay.map(|d| d.as_secs_f64() * 1000.0),
+                },
+            )
+        };
+        Some(match *method {
+            Method::GET => answer(StatusCode::OK, self.faults.current()),
+            Method::POST => match self.faults.set(query) {
+                Ok(faults) => answer(StatusCode::OK, faults),
+                Err(reason) => text(StatusCode::BAD_REQUEST, format!("{reason}\n")),
+            },
+            Method::DELETE => answer(StatusCode::OK, self.faults.clear()),
+            _ => method_not_allowed("GET, POST, DELETE"),
+        })
+    }
+}
+
+/// What `/meshsim/fault` answers: the faults every request now starts from.
+#[derive(Serialize)]
+struct FaultView {
+    status: Option<u16>,
+    percent: Option<f64>,
+    delay_ms: Option<f64>,
 }
 
 /// The GET routes (everything but /echo).

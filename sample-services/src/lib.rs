@@ -7,7 +7,8 @@
 //! - `gateway`: seed 000's REST gateway in front of it.
 //!
 //! Every app counts what it answered (`GET /meshsim/stats`, `POST /meshsim/stats/reset`)
-//! and marks every response with `x-served-by: <hostname>`.
+//! and marks every response with `x-served-by: <hostname>`. The http app's faults can be
+//! changed while it runs (`POST`/`DELETE /meshsim/fault`), for a supervisor's fault toggle.
 
 mod args;
 mod counters;
@@ -32,7 +33,7 @@ use tokio::net::TcpListener;
 
 pub use args::{Kind, ServiceArgs};
 pub use dial::Dialer;
-pub use faults::{parse_duration, Faults, StatusFault};
+pub use faults::{parse_duration, FaultControl, Faults, StatusFault};
 pub use identity::Identity;
 pub use next_hop::TRACE_HEADERS;
 
@@ -127,10 +128,10 @@ pub async fn serve(
             let app = HttpApp {
                 common: common.clone(),
                 next_hop: args.next_hop.clone().map(|url| NextHop { url, dialer }),
-                faults: Faults {
+                faults: FaultControl::new(Faults {
                     delay: args.fault_delay,
                     status: args.fault_status,
-                },
+                }),
             };
             serve_app(Arc::new(app), common, listener, shutdown).await
         }

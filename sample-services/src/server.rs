@@ -39,6 +39,17 @@ pub trait App: Send + Sync + 'static {
         self: Arc<Self>,
         request: Request<Incoming>,
     ) -> impl Future<Output = Response<BoxBody>> + Send;
+
+    /// The app's own control routes under `/meshsim/` (`rest` is the path after it), tried
+    /// before the common ones; like them, never counted. `None`: not one of the app's.
+    fn control(
+        &self,
+        _method: &Method,
+        _rest: &str,
+        _query: Option<&str>,
+    ) -> Option<Response<BoxBody>> {
+        None
+    }
 }
 
 /// Who is answering, and what it has answered.
@@ -147,8 +158,10 @@ async fn dispatch<A: App>(
     request: Request<Incoming>,
 ) -> Result<Response<BoxBody>, Infallible> {
     let mut response = match request.uri().path().strip_prefix("/meshsim/") {
-        // The counter endpoints are not counted: reading them must not change them.
-        Some(rest) => common.meshsim_route(request.method(), rest),
+        // The control endpoints are not counted: reading them must not change them.
+        Some(rest) => app
+            .control(request.method(), rest, request.uri().query())
+            .unwrap_or_else(|| common.meshsim_route(request.method(), rest)),
         None => {
             let path = request.uri().path().to_owned();
             let response = app.handle(request).await;

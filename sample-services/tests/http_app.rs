@@ -400,3 +400,77 @@ async fn failing_next_hop_is_a_502_with_a_reason() {
     app.stop().await;
     failing.stop().await;
 }
+
+#[tokio::test]
+async fn runtime_fault_control_sets_and_clears_without_counting_itself() {
+    let app = start(http_args("pod-rf", "1")).await;
+    assert_eq!(get(app.addr, "/service/1").await.status, StatusCode::OK);
+
+    let set = post(app.addr, "/meshsim/fault?status=503:100&delay=1ms").await;
+    assert_eq!(set.status, StatusCode::OK);
+    assert_eq!(
+        set.json(),
+        json!({"status": 503, "percent": 100.0, "delay_ms": 1.0})
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            get(app.addr, "/service/1").await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    // A request's own knobs still win over the process-wide ones.
+    assert_eq!(
+        get(app.addr, "/service/1?status=503:0").await.status,
+        StatusCode::OK
+    );
+    // Half of the requests: some fail, some do not.
+    post(app.addr, "/meshsim/fault?status=503:50").await;
+    let mut statuses = BTreeSet::new();
+    for _ in 0..60 {
+        statuses.insert(get(app.addr, "/service/1").await.status);
+    }
+    assert_eq!(
+        statuses,
+        BTreeSet::from([StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE])
+    );
+
+    let bad = post(app.addr, "/meshsim/fault?status=42").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(app.addr, "/meshsim/fault").await.json()["percent"],
+        json!(50.0),
+        "a bad value changes nothing"
+    );
+
+    let cleared = request(app.addr, Method::DELETE, "/meshsim/fault", &[], "").await;
+    assert_eq!(cleared.status, StatusCode::OK);
+    assert_eq!(
+        cleared.json(),
+        json!({"status": null, "percent": null, "delay_ms": null})
+    );
+    for _ in 0..10 {
+        assert_eq!(get(app.addr, "/service/1").await.status, StatusCode::OK);
+    }
+    assert_eq!(
+        request(app.addr, Method::PUT, "/meshsim/fault", &[], "")
+            .await
+            .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    // 1 + 5 + 1 + 60 + 10 app requests; the control calls are not among them.
+    assert_eq!(
+        get(app.addr, "/meshsim/stats").await.json()["requests_total"],
+        json!(77)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn fault_control_is_the_http_apps_only() {
+    let app = start(args(Kind::Grpc, "pod-g")).await;
+    assert_eq!(
+        post(app.addr, "/meshsim/fault?status=503").await.status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}

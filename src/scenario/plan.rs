@@ -98,6 +98,37 @@ fn wave(scenario: &Scenario, configs: &Configs, service: &Service) -> u32 {
     )
 }
 
+/// Another replica of `service` for a running `plan` (scaling up, or restarting one the plan
+/// does not hold), built exactly as [`plan`] builds them: the same wave, and each `publish:`
+/// port on a fixed or a free host port as the plan's replicas have it (`--ephemeral-ports`).
+/// `Ok(None)`: the scenario has no such service.
+pub fn replica(
+    scenario: &Scenario,
+    configs: &Configs,
+    plan: &Plan,
+    service: &str,
+    replica: u32,
+) -> std::io::Result<Option<Pod>> {
+    let Some(spec) = scenario.service(service) else {
+        return Ok(None);
+    };
+    let mut pod = pod(spec, replica, configs)?;
+    let planned = plan.pods.iter().find(|p| p.service == service);
+    pod.wave = planned.map_or_else(|| wave(scenario, configs, spec), |p| p.wave);
+    if let Some(planned) = planned {
+        for port in &mut pod.ports {
+            if let Some(same) = planned
+                .ports
+                .iter()
+                .find(|p| p.container_port == port.container_port)
+            {
+                port.host_port = same.host_port;
+            }
+        }
+    }
+    Ok(Some(pod))
+}
+
 fn pod(service: &Service, replica: u32, configs: &Configs) -> std::io::Result<Pod> {
     let mut containers = Vec::new();
     let mut internal_ports = Vec::new();
@@ -244,5 +275,33 @@ mod tests {
             ]
             .map(|(n, w)| (n.to_string(), w))
         );
+    }
+
+    #[test]
+    fn another_replica_is_built_like_the_planned_ones() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/front-proxy.yaml");
+        let loaded = crate::scenario::load(&path).unwrap();
+        let mut plan = plan(&loaded.scenario, &loaded.configs, "t".into(), false).unwrap();
+        // As `--ephemeral-ports` leaves it.
+        for port in plan.pods.iter_mut().flat_map(|p| p.ports.iter_mut()) {
+            port.host_port = None;
+        }
+        let third = replica(&loaded.scenario, &loaded.configs, &plan, "service1", 3)
+            .unwrap()
+            .unwrap();
+        assert_eq!((third.name(), third.wave), ("service1#3".to_string(), 1));
+        let Program::Proxy { args, .. } = &third.containers[1].program else {
+            panic!("service1's second container is its sidecar");
+        };
+        assert!(args
+            .windows(2)
+            .any(|w| w == ["--service-node", "service1#3"]));
+        let front = replica(&loaded.scenario, &loaded.configs, &plan, "front-envoy", 2)
+            .unwrap()
+            .unwrap();
+        assert!(front.ports.iter().all(|p| p.host_port.is_none()));
+        assert!(replica(&loaded.scenario, &loaded.configs, &plan, "nope", 1)
+            .unwrap()
+            .is_none());
     }
 }

@@ -27,12 +27,27 @@ pub async fn get(
     path: &str,
     timeout: Duration,
 ) -> Result<(u16, String), ProbeError> {
-    tokio::time::timeout(timeout, get_inner(addr, path))
+    request(addr, http::Method::GET, path, timeout).await
+}
+
+/// `METHOD path` over HTTP/1.1, without a body → (status, body): a sample app's control
+/// endpoints (`POST`/`DELETE /meshsim/fault`) as well as admin pages.
+pub async fn request(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), ProbeError> {
+    tokio::time::timeout(timeout, request_inner(addr, method, path))
         .await
         .map_err(|_| ProbeError::Timeout(timeout))?
 }
 
-async fn get_inner(addr: SocketAddr, path: &str) -> Result<(u16, String), ProbeError> {
+async fn request_inner(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+) -> Result<(u16, String), ProbeError> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(ProbeError::Connect)?;
@@ -41,7 +56,9 @@ async fn get_inner(addr: SocketAddr, path: &str) -> Result<(u16, String), ProbeE
         .await
         .map_err(|e| ProbeError::Http(e.to_string()))?;
     tokio::spawn(conn);
-    let request = http::Request::get(path)
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
         .header(http::header::HOST, addr.to_string())
         .body(Empty::<Bytes>::new())
         .map_err(|e| ProbeError::Http(e.to_string()))?;

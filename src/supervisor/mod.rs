@@ -4,6 +4,8 @@
 //! `/clusters`), so what it learns about a mesh works against real Envoy too.
 
 pub mod http_probe;
+pub mod launched;
+pub mod live;
 pub mod readiness;
 pub mod select;
 pub mod table;
@@ -12,11 +14,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::runtime::docker::{DockerError, DockerRuntime, LogsRequest, Which};
-use crate::runtime::local::{LocalError, LocalRun, LocalRuntime};
+use crate::runtime::docker::{DockerError, DockerRuntime, Which};
+use crate::runtime::local::{LocalError, LocalRuntime};
 use crate::runtime::{Plan, PortPurpose, UnitStatus};
 use crate::scenario::{self, ScenarioError};
 
+pub use launched::{Launched, RuntimeError};
 pub use select::{choose_runtime, Chosen, RuntimeChoice};
 
 /// How `up` was asked to run.
@@ -57,6 +60,15 @@ pub enum UpError {
     Input(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<RuntimeError> for UpError {
+    fn from(e: RuntimeError) -> UpError {
+        match e {
+            RuntimeError::Docker(e) => UpError::Docker(e),
+            RuntimeError::Local(e) => UpError::Local(e),
+        }
+    }
 }
 
 impl UpError {
@@ -104,75 +116,6 @@ pub fn human(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     } else {
         format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
-/// A run this process launched, on whichever runtime.
-enum Launched {
-    Docker { runtime: DockerRuntime, run: String },
-    Local(LocalRun),
-}
-
-impl Launched {
-    async fn units(&self) -> Result<Vec<UnitStatus>, UpError> {
-        match self {
-            Launched::Docker { runtime, run } => {
-                runtime.list(Some(run)).await.map_err(UpError::Docker)
-            }
-            Launched::Local(run) => Ok(run.units()),
-        }
-    }
-
-    /// A unit that is no longer running, if any.
-    async fn exited_unit(&self) -> Option<String> {
-        let units = self.units().await.ok()?;
-        units
-            .into_iter()
-            .find(|u| matches!(u.state.as_str(), "exited" | "dead"))
-            .map(|u| u.unit)
-    }
-
-    /// The last `n` output lines of the units of `pod` (`service#replica`), each prefixed by its
-    /// unit.
-    async fn log_tail(&self, pod: &str, n: u32) -> Vec<String> {
-        match self {
-            Launched::Docker { runtime, run } => {
-                use futures_util::StreamExt;
-                runtime
-                    .logs(LogsRequest {
-                        run: Some(run.clone()),
-                        unit: pod.to_string(),
-                        follow: false,
-                        tail: Some(n),
-                    })
-                    .filter_map(|line| async move {
-                        line.ok().map(|l| format!("{} | {}", l.unit, l.text))
-                    })
-                    .collect()
-                    .await
-            }
-            Launched::Local(run) => run.log_tail(pod, n as usize),
-        }
-    }
-
-    async fn teardown(self) -> Result<String, String> {
-        match self {
-            Launched::Docker { runtime, run } => runtime
-                .down(&Which::Run(run))
-                .await
-                .map(|r| {
-                    format!(
-                        "removed {} containers and {} network",
-                        r.containers, r.networks
-                    )
-                })
-                .map_err(|e| e.to_string()),
-            Launched::Local(run) => {
-                let n = run.units().len();
-                run.stop().await;
-                Ok(format!("stopped {n} processes"))
-            }
-        }
     }
 }
 
@@ -264,7 +207,7 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         Ok(units) => units,
         Err(e) => {
             let _ = launched.teardown().await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let t = Instant::now();
@@ -352,7 +295,33 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
     if options.supervise.is_none() {
         println!("Ctrl-C stops and removes it\n");
     }
-    // Until the terminal UI lands, a foreground run reports what its proxies see, plainly.
+    if tty && !options.no_tui && options.supervise.is_none() {
+        // The terminal UI until `q` (confirmed) or a signal, fed by the live task (units,
+        // events, logs, actions); then the same teardown.
+        let mesh = live::LiveMesh {
+            launched,
+            plan: plan.clone(),
+            scenario: loaded.scenario,
+            configs: loaded.configs,
+        };
+        let (feed, live) = live::start(mesh, Duration::from_secs(1));
+        if let Err(e) = crate::tui::run(feed, true).await {
+            eprintln!("warning: the terminal UI failed ({e}); stopping");
+        }
+        let launched = match live.stop().await {
+            Ok(mesh) => mesh.launched,
+            Err(e) => {
+                // The run went with the task: remove it by its id.
+                eprintln!("warning: the live task failed ({e}); removing the run by its id");
+                kill_run(&plan.run_id, on_docker).await;
+                return Ok(());
+            }
+        };
+        println!("\nstopping `{}` (Ctrl-C again to force)", plan.scenario);
+        return stop(launched, &steps, &plan, on_docker).await;
+    }
+    // Without the UI, a foreground run reports what its proxies see, plainly (no actions can
+    // change the mesh, so the targets found at readiness stay right).
     let targets: Vec<crate::scrape::Target> = probes
         .iter()
         .filter_map(|p| match &p.kind {
@@ -363,23 +332,11 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
             _ => None,
         })
         .collect();
-    if tty && !options.no_tui && options.supervise.is_none() {
-        // The terminal UI until `q` (confirmed) or a signal; then the same teardown.
-        if let Err(e) = crate::tui::run(
-            crate::tui::feed::Feed::admin_only(targets, Duration::from_secs(1)),
-            true,
-        )
-        .await
-        {
-            eprintln!("warning: the terminal UI failed ({e}); stopping");
-        }
-    } else {
-        let reporter = (options.supervise.is_none() && !targets.is_empty())
-            .then(|| tokio::spawn(report(targets, options.stats_interval)));
-        interrupted.await;
-        if let Some(reporter) = reporter {
-            reporter.abort();
-        }
+    let reporter = (options.supervise.is_none() && !targets.is_empty())
+        .then(|| tokio::spawn(report(targets, options.stats_interval)));
+    interrupted.await;
+    if let Some(reporter) = reporter {
+        reporter.abort();
     }
     println!("\nstopping `{}` (Ctrl-C again to force)", plan.scenario);
     stop(launched, &steps, &plan, on_docker).await
@@ -474,6 +431,7 @@ async fn launch_docker(
     Ok(Launched::Docker {
         runtime,
         run: plan.run_id.clone(),
+        image: image.tag,
     })
 }
 

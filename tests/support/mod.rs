@@ -496,5 +496,6 @@ impl TestDns {
 }
 
 pub mod docker;
+pub mod live;
 pub mod mesh;
 pub mod seed_checks;

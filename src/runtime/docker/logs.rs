@@ -88,6 +88,35 @@ impl DockerRuntime {
     }
 }
 
+impl DockerRuntime {
+    /// The output of one container, by id (not by unit name, which a restarted pod reuses),
+    /// split into lines: from `tail` lines back (None: all), and, with `follow`, until the
+    /// container stops.
+    pub fn unit_logs(
+        &self,
+        unit: &str,
+        id: &str,
+        follow: bool,
+        tail: Option<u32>,
+    ) -> BoxStream<'static, Result<LogLine, DockerError>> {
+        let tail = tail.map(|n| n.to_string()).unwrap_or_else(|| "all".into());
+        let options = LogsOptionsBuilder::new()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail)
+            .build();
+        let raw = self.docker.logs(id, Some(options));
+        let context = format!("reading the logs of {unit}");
+        let endpoint = self.endpoint.clone();
+        lines(
+            unit.to_string(),
+            raw.map_err(move |e| DockerError::api(&endpoint, context.clone(), e)),
+        )
+        .boxed()
+    }
+}
+
 /// Splits one unit's chunks into lines; chunks are not line-aligned, and a last line without
 /// a newline is still a line.
 fn lines(

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptions, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::future::join_all;
 
@@ -87,6 +87,43 @@ impl DockerRuntime {
         service: &str,
         replica: u32,
     ) -> Result<(), DockerError> {
+        let ids = self.pod_containers(run_id, service, replica).await?;
+        self.remove_containers(&ids).await
+    }
+
+    /// Kills one pod's containers (SIGKILL) and leaves them, exited, for `ps` and the terminal
+    /// UI to show; the pod's network alias goes with its running containers. Returns how many
+    /// were running.
+    pub async fn kill_pod(
+        &self,
+        run_id: &str,
+        service: &str,
+        replica: u32,
+    ) -> Result<usize, DockerError> {
+        let ids = self.pod_containers(run_id, service, replica).await?;
+        let results = join_all(ids.iter().map(|id| async move {
+            match self
+                .docker
+                .kill_container(id, None::<KillContainerOptions>)
+                .await
+            {
+                Ok(()) => Ok(1),
+                // 409: not running (already dead); 404: gone meanwhile.
+                Err(e) if is_not_found(&e) || status(&e) == Some(409) => Ok(0),
+                Err(e) => Err(self.api_error(format!("killing container {id}"), e)),
+            }
+        }))
+        .await;
+        results.into_iter().sum()
+    }
+
+    /// The ids of one pod's containers, in any state.
+    async fn pod_containers(
+        &self,
+        run_id: &str,
+        service: &str,
+        replica: u32,
+    ) -> Result<Vec<String>, DockerError> {
         let filters = HashMap::from([(
             "label",
             vec![
@@ -104,8 +141,7 @@ impl DockerRuntime {
             .list_containers(Some(options))
             .await
             .map_err(|e| self.api_error(format!("listing pod {service}#{replica}"), e))?;
-        let ids: Vec<String> = found.into_iter().filter_map(|c| c.id).collect();
-        self.remove_containers(&ids).await
+        Ok(found.into_iter().filter_map(|c| c.id).collect())
     }
 
     /// Force-removes containers concurrently (SIGKILL, then delete: teardown has no reason to

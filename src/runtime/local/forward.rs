@@ -12,12 +12,19 @@ pub async fn bind(host_port: u16) -> io::Result<TcpListener> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, host_port)).await
 }
 
-/// Accepts until `shutdown` flips, piping each connection to `target`. A target that refuses
-/// (the pod is down) closes the accepted connection at once, as a dead container port does.
-pub async fn run(listener: TcpListener, target: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+/// Accepts until `shutdown` (the run's) or `pod_gone` flips, piping each connection to
+/// `target`. A target that refuses (the pod is down) closes the accepted connection at once,
+/// as a dead container port does.
+pub async fn run(
+    listener: TcpListener,
+    target: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+    mut pod_gone: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
+            _ = pod_gone.changed() => return,
             accepted = listener.accept() => {
                 let Ok((mut inbound, _)) = accepted else {
                     // Out of descriptors, say: back off instead of spinning.

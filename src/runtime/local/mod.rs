@@ -121,6 +121,7 @@ impl LocalRuntime {
             next_host: 2,
             records,
             shutdown: shutdown_tx,
+            forwarders: Default::default(),
         };
         // Every replica's address is in DNS before the first process starts, so no proxy's
         // first resolution sees a half-started mesh.
@@ -236,6 +237,8 @@ pub struct LocalRun {
     next_host: u8,
     records: Records,
     shutdown: watch::Sender<bool>,
+    /// Per pod (`service`, `replica`): flipping it stops the pod's `publish:` forwarders.
+    forwarders: std::collections::HashMap<(String, u32), watch::Sender<bool>>,
 }
 
 impl LocalRun {
@@ -293,7 +296,10 @@ impl LocalRun {
         let run_dir = RunState::dir(&self.runtime.state_root, &run_id);
         check_low_ports(pod, ip, &self.runtime.exe)?;
 
-        // Forwarders first: a taken host port fails the pod before anything runs.
+        // Forwarders first: a taken host port fails the pod before anything runs. They stop
+        // with the run, or when the pod is removed (so a restarted pod can publish the same
+        // host port again).
+        let pod_gone = watch::channel(false).0;
         let mut published = Vec::new();
         for spec in &pod.ports {
             let container_port = spec.container_port;
@@ -341,6 +347,7 @@ impl LocalRun {
                 listener,
                 SocketAddr::from((ip, container_port)),
                 self.shutdown.subscribe(),
+                pod_gone.subscribe(),
             ));
         }
 
@@ -377,6 +384,7 @@ impl LocalRun {
                     published: published.clone(),
                     log,
                     exit: None,
+                    started_at: Some(std::time::SystemTime::now()),
                 });
             // Reap the child and record how it ended, so `ps` and readiness can tell. When the
             // process that owns the pod's "network" (its first) dies, the pod's address leaves
@@ -417,6 +425,11 @@ impl LocalRun {
         let mut addresses = self.records.get(&pod.service);
         addresses.push(IpAddr::V4(ip));
         self.records.set(&pod.service, addresses);
+        // A pod with nothing published has no forwarder to stop.
+        if pod_gone.receiver_count() > 0 {
+            self.forwarders
+                .insert((pod.service.clone(), pod.replica), pod_gone);
+        }
         self.save();
         Ok(self
             .units()
@@ -426,8 +439,26 @@ impl LocalRun {
     }
 
     /// Kills one replica (a fault, or scaling down): its processes get SIGKILL and its address
-    /// leaves DNS at once.
+    /// leaves DNS at once; it is forgotten (gone from `ps`), and its published host ports are
+    /// released.
     pub async fn remove_pod(&mut self, service: &str, replica: u32) {
+        self.kill_pod(service, replica).await;
+        if let Some(gone) = self.forwarders.remove(&(service.to_string(), replica)) {
+            let _ = gone.send(true);
+        }
+        self.state
+            .lock()
+            .expect("state lock")
+            .state
+            .units
+            .retain(|u| !(u.service == service && u.replica == replica));
+        self.save();
+    }
+
+    /// Kills one replica's processes (SIGKILL) and takes its address out of DNS at once, but
+    /// keeps its units, which `ps` and the terminal UI then show as exited, as a killed
+    /// container stays on Docker. Returns how many processes were running.
+    pub async fn kill_pod(&mut self, service: &str, replica: u32) -> usize {
         let (processes, address) = {
             let shared = self.state.lock().expect("state lock");
             let units: Vec<&UnitRecord> = shared
@@ -437,7 +468,12 @@ impl LocalRun {
                 .filter(|u| u.service == service && u.replica == replica)
                 .collect();
             (
-                units.iter().filter_map(|u| u.process).collect::<Vec<_>>(),
+                units
+                    .iter()
+                    .filter(|u| u.exit.is_none())
+                    .filter_map(|u| u.process)
+                    .filter(ProcessId::is_alive)
+                    .collect::<Vec<_>>(),
                 units.first().map(|u| u.address),
             )
         };
@@ -451,13 +487,19 @@ impl LocalRun {
             self.records.set(service, remaining);
         }
         process::stop_all(&processes, Duration::ZERO).await;
+        processes.len()
+    }
+
+    /// The file a unit's output goes to (`None`: no such unit in this run).
+    pub fn log_path(&self, unit: &str) -> Option<PathBuf> {
         self.state
             .lock()
             .expect("state lock")
             .state
             .units
-            .retain(|u| !(u.service == service && u.replica == replica));
-        self.save();
+            .iter()
+            .find(|u| u.unit == unit)
+            .map(|u| u.log.clone())
     }
 
     /// Stops every pod (SIGTERM, then SIGKILL after a grace period), the forwarders and the DNS

@@ -93,6 +93,10 @@ pub struct UnitRecord {
     pub log: PathBuf,
     /// Set once the process has exited (its exit code, or -signal).
     pub exit: Option<i32>,
+    /// When the process was spawned (uptime in `ps` and the terminal UI). Absent in the state
+    /// files of older versions.
+    #[serde(default)]
+    pub started_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -169,7 +173,7 @@ impl RunState {
                         purpose: p.purpose,
                     })
                     .collect(),
-                started_at: None,
+                started_at: u.started_at,
             })
             .collect()
     }
