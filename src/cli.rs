@@ -71,6 +71,9 @@ pub struct UpArgs {
     /// success, p50/p99, the split over endpoints).
     #[arg(long, default_value_t = 5)]
     pub stats_interval: u64,
+    /// Seconds between the terminal UI's scrapes of each proxy's admin API.
+    #[arg(long, default_value_t = 1)]
+    pub scrape_interval: u64,
     /// Internal: supervise a detached local run with this id, touching FILE once ready.
     #[arg(long, hide = true, num_args = 2, value_names = ["RUN", "FILE"])]
     pub supervise: Option<Vec<String>>,

@@ -23,6 +23,7 @@ pub fn run(args: UpArgs) -> ExitCode {
         ephemeral_ports: args.ephemeral_ports,
         timeout: Duration::from_secs(args.timeout),
         stats_interval: Duration::from_secs(args.stats_interval.max(1)),
+        scrape_interval: Duration::from_secs(args.scrape_interval.max(1)),
         no_tui: args.no_tui,
         supervise: args
             .supervise

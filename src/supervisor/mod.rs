@@ -35,6 +35,8 @@ pub struct UpOptions {
     pub timeout: Duration,
     /// How often a foreground run prints what its proxies see.
     pub stats_interval: Duration,
+    /// How often the terminal UI scrapes each admin API.
+    pub scrape_interval: Duration,
     /// Plain summary lines even on a terminal.
     pub no_tui: bool,
     /// Set when this process is the background supervisor of a detached local run: the run id
@@ -304,7 +306,7 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
             scenario: loaded.scenario,
             configs: loaded.configs,
         };
-        let (feed, live) = live::start(mesh, Duration::from_secs(1));
+        let (feed, live) = live::start(mesh, options.scrape_interval);
         if let Err(e) = crate::tui::run(feed, true).await {
             eprintln!("warning: the terminal UI failed ({e}); stopping");
         }
