@@ -1,6 +1,7 @@
 //! The terminal UI end to end: the real binary in tmux runs `meshsim up` on the local runtime,
-//! traffic goes to the front proxy, and the screen shows both clusters with live rates and
-//! service1's split over its two replicas; `q`, `y` removes the mesh. Needs tmux (skipped with a
+//! traffic goes to the front proxy, and the screen shows both clusters with live rates,
+//! service1's split over its two replicas, the routes, the tap; a kill from the UI shows in the
+//! events and the overview; `q`, `y` removes the mesh. Needs tmux (skipped with a
 //! reason without it, failed under CI=true).
 
 mod support;
@@ -167,6 +168,62 @@ fn up_shows_live_rates_and_the_split_and_q_removes_the_mesh() {
         "no split over two replicas:\n{}",
         session.capture()
     );
+
+    // Routes: the front proxy's listener, virtual host and routes, from /config_dump.
+    session.keys("3");
+    let routes = wait_for(Duration::from_secs(15), || {
+        let screen = session.capture();
+        (screen.contains("listener ingress_http") && screen.contains("prefix /service/1"))
+            .then_some(())
+    });
+    assert!(routes.is_some(), "no routes:\n{}", session.capture());
+
+    // Tap: requests from the front proxy's access log, with the cluster that served them.
+    session.keys("4");
+    let tap = wait_for(Duration::from_secs(15), || {
+        get(front, "/service/2", None).ok()?;
+        std::thread::sleep(Duration::from_millis(300));
+        let screen = session.capture();
+        screen
+            .lines()
+            .any(|l| l.contains("/service/2") && l.contains(" 200 ") && l.contains("service2"))
+            .then_some(())
+    });
+    assert!(
+        tap.is_some(),
+        "no requests in the tap:\n{}",
+        session.capture()
+    );
+
+    // An action through the supervisor: filter the overview to service1's second app, kill it
+    // (shift-k), and the events view says so; the overview shows it exited.
+    session.keys("1");
+    session.keys("/");
+    session.keys("unit:^service1#2/app$");
+    session.keys("Enter");
+    session.keys("K");
+    session.keys("6");
+    let killed = wait_for(Duration::from_secs(15), || {
+        session
+            .capture()
+            .contains("killed service1#2")
+            .then_some(())
+    });
+    assert!(killed.is_some(), "no kill event:\n{}", session.capture());
+    session.keys("1");
+    let exited = wait_for(Duration::from_secs(10), || {
+        let screen = session.capture();
+        screen
+            .lines()
+            .any(|l| l.starts_with("service1") && l.contains(" 2 ") && l.contains("exited"))
+            .then_some(())
+    });
+    assert!(
+        exited.is_some(),
+        "service1#2 not shown exited:\n{}",
+        session.capture()
+    );
+    session.keys("Escape");
 
     // q asks; y removes the mesh and `up` exits 0.
     session.keys("q");

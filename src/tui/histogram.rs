@@ -42,16 +42,18 @@ pub fn buckets(points: &[(f64, f64)], count: usize) -> Vec<Bucket> {
     (0..count)
         .map(|i| {
             let (from, to) = (edge(i), edge(i + 1));
-            // The last edge is inclusive: P100 belongs to the last bucket.
+            // The outer edges are inclusive: P0 belongs to the first bucket, P100 to the last
+            // (many requests can share the fastest time exactly).
             let upper = if i + 1 == count {
                 100.0
             } else {
                 cdf(points, to)
             };
+            let lower = if i == 0 { 0.0 } else { cdf(points, from) };
             Bucket {
                 from,
                 to,
-                share: ((upper - cdf(points, from)) / 100.0).clamp(0.0, 1.0),
+                share: ((upper - lower) / 100.0).clamp(0.0, 1.0),
             }
         })
         .collect()
@@ -96,6 +98,14 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-9, "{b:?}");
         assert!(b[0].share > b[3].share, "most requests are fast: {b:?}");
         assert!(b.iter().all(|b| b.to > b.from));
+    }
+
+    #[test]
+    fn many_requests_at_the_fastest_time_are_counted() {
+        // Half the requests took 0 ms (Envoy's histogram floor), the rest up to 2 ms.
+        let p = points([0.0, 0.0, 0.0, 1.0, 1.1, 1.2, 1.5, 1.8, 2.0, 2.1]);
+        let total: f64 = buckets(&p, 8).iter().map(|b| b.share).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{total}");
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Section {
     pub tree: bool,
     /// The one section of the view that `s` sorts.
     pub sortable: bool,
+    /// Columns a narrow terminal may hide, the first to go first.
+    pub droppable: Vec<&'static str>,
 }
 
 const UNIT_COLUMNS: [&str; 6] = ["NAME", "REPLICA", "KIND", "STATE", "HEALTH", "UPTIME"];
@@ -240,7 +242,11 @@ pub fn clock(at: SystemTime) -> String {
 
 fn overview(model: &Model) -> Vec<Section> {
     let units = if model.mesh {
-        model.units.iter().map(|u| unit_row(model, u)).collect()
+        let mut units: Vec<&UnitStatus> = model.units.iter().collect();
+        units.sort_by(|a, b| {
+            (&a.service, a.replica, a.role.as_str()).cmp(&(&b.service, b.replica, b.role.as_str()))
+        });
+        units.into_iter().map(|u| unit_row(model, u)).collect()
     } else {
         // `meshsim top`: the proxies are the units.
         model
@@ -312,6 +318,7 @@ fn overview(model: &Model) -> Vec<Section> {
             rows: units,
             tree: false,
             sortable: false,
+            droppable: Vec::new(),
         },
         Section {
             title: "proxies and their clusters".into(),
@@ -319,6 +326,7 @@ fn overview(model: &Model) -> Vec<Section> {
             rows: traffic,
             tree: false,
             sortable: true,
+            droppable: Vec::new(),
         },
     ]
 }
@@ -469,6 +477,7 @@ fn clusters(model: &Model) -> Section {
         rows,
         tree: true,
         sortable: false,
+        droppable: Vec::new(),
     }
 }
 
@@ -567,6 +576,7 @@ fn routes(model: &Model) -> Section {
         rows,
         tree: true,
         sortable: false,
+        droppable: Vec::new(),
     }
 }
 
@@ -610,6 +620,7 @@ fn tap(model: &Model) -> Section {
         rows,
         tree: false,
         sortable: true,
+        droppable: vec!["AUTHORITY", "PROXY", "FLAGS"],
     }
 }
 
@@ -638,6 +649,7 @@ fn logs(model: &Model) -> Section {
         rows,
         tree: false,
         sortable: false,
+        droppable: Vec::new(),
     }
 }
 
@@ -662,6 +674,7 @@ fn events(model: &Model) -> Section {
         rows,
         tree: false,
         sortable: true,
+        droppable: Vec::new(),
     }
 }
 

@@ -142,18 +142,34 @@ fn draw_section(
         );
         return;
     }
-    let history_column = section.columns.iter().position(|c| *c == "HISTORY");
-    let widths = column_widths(section);
+    let kept = fit_columns(section, area.width);
+    let widths: Vec<Constraint> = {
+        let all = column_widths(section);
+        let last = kept.len().saturating_sub(1);
+        kept.iter()
+            .enumerate()
+            .map(|(n, i)| {
+                if n == last {
+                    Constraint::Fill(1)
+                } else {
+                    all[*i]
+                }
+            })
+            .collect()
+    };
     let rows: Vec<Row> = section
         .rows
         .iter()
         .map(|row| {
-            let mut cells: Vec<Cell> = row.cells.iter().map(|c| Cell::from(c.as_str())).collect();
-            if let (Some(i), Subject::Cluster { proxy, cluster }) = (history_column, &row.subject) {
-                if let Some(cell) = cells.get_mut(i) {
-                    *cell = Cell::from(spark(&model.history(proxy, cluster), 20));
-                }
-            }
+            let cells: Vec<Cell> = kept
+                .iter()
+                .map(|i| match (section.columns[*i], &row.subject) {
+                    ("HISTORY", Subject::Cluster { proxy, cluster }) => {
+                        Cell::from(spark(&model.history(proxy, cluster), 20))
+                    }
+                    _ => Cell::from(row.cells.get(*i).map_or("", String::as_str)),
+                })
+                .collect();
             Row::new(cells).style(match row.tone {
                 Tone::Normal => Style::new(),
                 Tone::Header => Style::new().add_modifier(Modifier::BOLD),
@@ -162,7 +178,7 @@ fn draw_section(
             })
         })
         .collect();
-    let header = Row::new(section.columns.iter().copied())
+    let header = Row::new(kept.iter().map(|i| section.columns[*i]))
         .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
     let table = Table::new(rows, widths)
         .header(header)
@@ -170,6 +186,32 @@ fn draw_section(
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The columns that fit in `width`: the section's droppable ones go first, in its order, until
+/// the rest fits (the last column needs at least a few cells).
+fn fit_columns(section: &Section, width: u16) -> Vec<usize> {
+    let widths: Vec<u16> = column_widths(section)
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) => *n,
+            _ => 8,
+        })
+        .collect();
+    let mut kept: Vec<usize> = (0..section.columns.len()).collect();
+    let needed = |kept: &[usize]| -> u16 {
+        kept.iter()
+            .map(|i| widths[*i] + 1)
+            .sum::<u16>()
+            .saturating_sub(1)
+    };
+    for name in &section.droppable {
+        if needed(&kept) <= width {
+            break;
+        }
+        kept.retain(|i| section.columns[*i] != *name);
+    }
+    kept
 }
 
 /// Each column as wide as its widest cell (capped), the last one takes what is left.
@@ -285,16 +327,47 @@ fn key_line(frame: &mut Frame, area: Rect, model: &Model) {
     } else if let Some(notice) = &model.notice {
         notice.clone()
     } else {
-        let mut hint = String::from("q quit  ? help  1-6 views  / filter  s sort  enter open");
-        if model.mesh {
-            hint.push_str("  K kill  r restart  +/- scale  f fault");
-        }
+        let mut items = vec![
+            "? help",
+            "q quit",
+            "1-6 views",
+            "/ filter",
+            "s sort",
+            "⏎ open",
+        ];
         if model.view == View::Logs {
-            hint.push_str("  ←/→ unit");
+            items.push("←/→ unit");
         }
-        hint
+        if model.mesh {
+            items.extend(["K kill", "r restart", "+/- scale", "f fault"]);
+        }
+        fit_hint(&items, area.width as usize)
     };
     frame.render_widget(Paragraph::new(text), area);
+}
+
+/// The key hints that fit: two spaces apart, else one; the ones that still do not fit are left
+/// to `?` (listed first).
+fn fit_hint(items: &[&str], width: usize) -> String {
+    for gap in ["  ", " "] {
+        let line = items.join(gap);
+        if line.chars().count() <= width {
+            return line;
+        }
+    }
+    let mut line = String::new();
+    for item in items {
+        let next = if line.is_empty() {
+            item.to_string()
+        } else {
+            format!("{line} {item}")
+        };
+        if next.chars().count() > width {
+            break;
+        }
+        line = next;
+    }
+    line
 }
 
 fn help(frame: &mut Frame, area: Rect) {
@@ -477,6 +550,11 @@ mod tests {
     #[test]
     fn tap_view() {
         insta::assert_snapshot!(render(&view('4'), 120, 8).backend());
+    }
+
+    #[test]
+    fn tap_view_at_80_columns_drops_authority_and_proxy_first() {
+        insta::assert_snapshot!(render(&view('4'), 80, 6).backend());
     }
 
     #[test]
