@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Synthetic Envoy admin endpoints for the TUI benchmark: N proxies on 127.0.0.1, each with
 one cluster of M endpoints whose counters grow as if ~100 rps were flowing. Serves
-/stats?format=json and /clusters?format=json in Envoy's formats. Loopback only.
+/stats?format=json, /clusters?format=json and /config_dump (a listener with M routes) in
+Envoy's formats. Loopback only.
 
     synthetic_admin.py PROXIES ENDPOINTS BASE_PORT
 """
@@ -47,10 +48,31 @@ def clusters(proxy):
     return {"cluster_statuses": [{"name": f"backend{proxy}", "host_statuses": hosts}]}
 
 
+def config_dump(proxy):
+    routes = [{"match": {"prefix": f"/r{r}"}, "route": {"cluster": f"backend{proxy}"}}
+              for r in range(ENDPOINTS)]
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress_http",
+        "route_config": {"name": "local", "virtual_hosts": [
+            {"name": "backend", "domains": ["*"], "routes": routes}]},
+    }
+    listener = {"name": "ingress", "address": {"socket_address": {"address": "0.0.0.0", "port_value": 8080}},
+                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                "typed_config": hcm}]}]}
+    return {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+                         "static_listeners": [{"listener": listener}]}]}
+
+
 def handler(proxy):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = stats(proxy) if self.path.startswith("/stats") else clusters(proxy)
+            if self.path.startswith("/stats"):
+                body = stats(proxy)
+            elif self.path.startswith("/config_dump"):
+                body = config_dump(proxy)
+            else:
+                body = clusters(proxy)
             data = json.dumps(body).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The terminal UI's cost (issue 4): `meshsim top` on 50 proxies x 20 endpoints of synthetic admin
 # data (bench/synthetic_admin.py), 1 s scrapes, drawn in a real terminal (tmux), for DURATION
-# seconds. Prints CPU % of one core and peak RSS. Goal: < 5 % of one core, < 50 MiB.
+# seconds, switching to the next view every 5 s. Prints CPU % of one core and peak RSS.
+# Goal: < 5 % of one core, < 50 MiB.
 #
 #   bench/tui.sh [DURATION]
 set -euo pipefail
@@ -27,11 +28,14 @@ ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 HZ=$(getconf CLK_TCK)
 t0=$(ticks); s0=$(date +%s.%N)
 peak=0
-for _ in $(seq 1 "$DURATION"); do
+# Every view gets its turn: overview, clusters (+ histogram), routes, tap, logs, events.
+for i in $(seq 1 "$DURATION"); do
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
   [ "$rss" -gt "$peak" ] && peak=$rss
+  if [ $((i % 5)) -eq 0 ]; then tmux send-keys -t "$SESSION" $(( (i / 5) % 6 + 1 )); fi
   sleep 1
 done
+tmux send-keys -t "$SESSION" 1; sleep 1.5
 t1=$(ticks); s1=$(date +%s.%N)
 rows=$(tmux capture-pane -p -t "$SESSION" | grep -c 'backend' || true)
 awk -v t="$((t1 - t0))" -v hz="$HZ" -v a="$s0" -v b="$s1" -v rss="$peak" -v rows="$rows" 'BEGIN {
