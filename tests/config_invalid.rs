@@ -152,6 +152,15 @@ const CASES: &[Expected] = &[
         )],
     ),
     (
+        "unknown-retry-condition.yaml",
+        &[(
+            "unknown retry condition `gateway-eror`",
+            19,
+            44,
+            Some("did you mean `gateway-error`?"),
+        )],
+    ),
+    (
         "yaml-syntax-error.yaml",
         &[(
             "syntax error: while parsing a block mapping, did not find expected key",

@@ -498,4 +498,5 @@ impl TestDns {
 pub mod docker;
 pub mod live;
 pub mod mesh;
+pub mod scripted;
 pub mod seed_checks;
