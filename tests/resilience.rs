@@ -84,9 +84,12 @@ async fn a_retry_masks_a_failing_answer_and_is_counted_as_envoy_counts_it() {
 #[tokio::test]
 async fn when_retries_run_out_the_last_answer_goes_back_with_urx() {
     let up = Scripted::start(|_| Answer::Status(503)).await;
-    let p = proxy(
+    let log = std::env::temp_dir().join(format!("meshsim-urx-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let p = proxy_logging(
         &retry("{retry_on: gateway-error, num_retries: 2, retry_back_off: {base_interval: 0.01s}}"),
         &static_cluster("up", &[up.addr], ""),
+        Some(&log),
     )
     .await;
     let r = get(&http1(), &p.url("/")).await;
@@ -96,6 +99,12 @@ async fn when_retries_run_out_the_last_answer_goes_back_with_urx() {
         "answer 2",
         "the upstream's own answer"
     );
+    assert_eq!(
+        log_lines(&log, 1).await,
+        ["URX 3"],
+        "flag URX, three attempts"
+    );
+    let _ = std::fs::remove_file(&log);
     assert_eq!(up.count(), 3);
     assert_eq!(
         p.counter("cluster.up.upstream_rq_retry_limit_exceeded")
