@@ -574,6 +574,87 @@ pub struct Cluster {
     pub tls: Option<UpstreamTls>,
     /// `circuit_breakers.thresholds`, per priority.
     pub circuit_breakers: CircuitBreakers,
+    pub outlier_detection: Option<OutlierDetection>,
+    pub health_checks: Vec<HealthCheck>,
+    /// `common_lb_config.healthy_panic_threshold`, percent; default 50. Below it the balancer
+    /// ignores health and uses every host.
+    pub healthy_panic_threshold: f64,
+}
+
+/// `envoy.config.cluster.v3.OutlierDetection`, with Envoy's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutlierDetection {
+    pub consecutive_5xx: u32,
+    pub consecutive_gateway_failure: u32,
+    pub interval: Duration,
+    pub base_ejection_time: Duration,
+    pub max_ejection_time: Duration,
+    pub max_ejection_percent: u32,
+    pub enforcing_consecutive_5xx: u32,
+    pub enforcing_consecutive_gateway_failure: u32,
+    pub enforcing_success_rate: u32,
+    pub success_rate_minimum_hosts: u32,
+    pub success_rate_request_volume: u32,
+    pub success_rate_stdev_factor: u32,
+    pub failure_percentage_threshold: u32,
+    pub enforcing_failure_percentage: u32,
+    pub failure_percentage_minimum_hosts: u32,
+    pub failure_percentage_request_volume: u32,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        OutlierDetection {
+            consecutive_5xx: 5,
+            consecutive_gateway_failure: 5,
+            interval: Duration::from_secs(10),
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 10,
+            enforcing_consecutive_5xx: 100,
+            enforcing_consecutive_gateway_failure: 0,
+            enforcing_success_rate: 100,
+            success_rate_minimum_hosts: 5,
+            success_rate_request_volume: 100,
+            success_rate_stdev_factor: 1900,
+            failure_percentage_threshold: 85,
+            enforcing_failure_percentage: 0,
+            failure_percentage_minimum_hosts: 5,
+            failure_percentage_request_volume: 50,
+        }
+    }
+}
+
+/// `envoy.config.core.v3.HealthCheck` (HTTP or TCP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub interval_jitter: Duration,
+    pub unhealthy_threshold: u32,
+    pub healthy_threshold: u32,
+    /// Until the cluster has routed a request; Envoy's default 60 s.
+    pub no_traffic_interval: Duration,
+    /// Interval for hosts marked unhealthy; defaults to `interval`.
+    pub unhealthy_interval: Option<Duration>,
+    pub kind: HealthCheckKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthCheckKind {
+    Http {
+        path: String,
+        /// `host` header; default: the cluster name.
+        host: Option<String>,
+        /// Half-open ranges [start, end); default [200, 201).
+        expected_statuses: Vec<(u16, u16)>,
+    },
+    Tcp {
+        /// Bytes to send (hex in the config); empty = connect only.
+        send: Vec<u8>,
+        /// Byte strings the answer must contain, in order.
+        receive: Vec<Vec<u8>>,
+    },
 }
 
 /// `circuit_breakers`: the DEFAULT priority's thresholds govern every request (meshsim routes

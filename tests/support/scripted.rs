@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-/// What the upstream does with request number `n` (0-based).
+/// What the upstream does with request number `n` (0-based) for a path.
 #[derive(Debug, Clone, Copy)]
 pub enum Answer {
     Status(u16),
@@ -30,7 +30,8 @@ pub struct Scripted {
 }
 
 impl Scripted {
-    pub async fn start(script: impl Fn(u64) -> Answer + Send + Sync + 'static) -> Scripted {
+    /// `script(n, path)` decides; `n` counts every request, health checks included.
+    pub async fn start(script: impl Fn(u64, &str) -> Answer + Send + Sync + 'static) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicU64::new(0));
@@ -40,9 +41,9 @@ impl Scripted {
             while let Ok((stream, _)) = listener.accept().await {
                 let (script, counter) = (script.clone(), counter.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |_req| {
+                    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let n = counter.fetch_add(1, Ordering::SeqCst);
-                        let answer = script(n);
+                        let answer = script(n, req.uri().path());
                         async move {
                             match answer {
                                 Answer::Status(code) => Ok(reply(code, &format!("answer {n}"))),

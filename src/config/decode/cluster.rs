@@ -26,6 +26,9 @@ pub const CLUSTER: Message = Message {
     name: "Cluster",
     fields: &[
         "circuit_breakers",
+        "outlier_detection",
+        "health_checks",
+        "common_lb_config",
         "name",
         "alt_stat_name",
         "type",
@@ -54,7 +57,6 @@ pub const CLUSTER: Message = Message {
     ],
     ignored: &[
         "transport_socket_matches",
-        "health_checks",
         "upstream_http_protocol_options",
         "common_http_protocol_options",
         "dns_resolvers",
@@ -62,13 +64,11 @@ pub const CLUSTER: Message = Message {
         "dns_resolution_config",
         "typed_dns_resolver_config",
         "wait_for_warm_on_init",
-        "outlier_detection",
         "cleanup_interval",
         "upstream_bind_config",
         "lb_subset_config",
         "round_robin_lb_config",
         "original_dst_lb_config",
-        "common_lb_config",
         "metadata",
         "upstream_connection_options",
         "close_connections_on_host_health_failure",
@@ -247,6 +247,21 @@ pub fn cluster(d: &mut Decoder, f: &Field, any: bool) -> Option<Cluster> {
         .get("circuit_breakers")
         .map(|c| super::circuit_breakers::circuit_breakers(d, &c))
         .unwrap_or_default();
+    let outlier_detection = o
+        .get("outlier_detection")
+        .and_then(|c| super::health::outlier_detection(d, &c));
+    let health_checks = match o.get("health_checks") {
+        Some(list) => d
+            .seq(&list)
+            .iter()
+            .filter_map(|h| super::health::health_check(d, h))
+            .collect(),
+        None => Vec::new(),
+    };
+    let healthy_panic_threshold = o
+        .get("common_lb_config")
+        .map(|c| super::health::healthy_panic_threshold(d, &c))
+        .unwrap_or(super::health::DEFAULT_PANIC_THRESHOLD);
 
     let name = name?;
     let discovery = discovery?;
@@ -272,6 +287,9 @@ pub fn cluster(d: &mut Decoder, f: &Field, any: bool) -> Option<Cluster> {
         max_requests_per_connection,
         tls,
         circuit_breakers,
+        outlier_detection,
+        health_checks,
+        healthy_panic_threshold,
     })
 }
 

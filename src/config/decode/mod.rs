@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod extensions;
 pub mod hcm;
 pub mod headers;
+pub mod health;
 pub mod listener;
 pub mod matchers;
 pub mod protocol;

@@ -408,7 +408,7 @@ fn display(path: &Path) -> String {
 }
 
 /// Standard base64 (with or without padding), as protobuf JSON encodes `bytes`.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut buf = 0u32;
     let mut bits = 0;

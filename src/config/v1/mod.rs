@@ -618,6 +618,9 @@ fn cluster(d: &mut Decoder, f: &Field) -> Option<Cluster> {
         max_requests_per_connection,
         tls: None,
         circuit_breakers,
+        outlier_detection: None,
+        health_checks: Vec::new(),
+        healthy_panic_threshold: crate::config::decode::health::DEFAULT_PANIC_THRESHOLD,
     })
 }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde_json::{json, Value};
 
 use crate::config::model::Thresholds;
+use crate::proxy::cluster::host::{Health, Host};
 use crate::proxy::cluster::{Cluster, ClusterManager};
 
 /// A priority's circuit-breaker thresholds, in Envoy's order.
@@ -49,7 +50,7 @@ fn write_cluster(out: &mut String, cluster: &Cluster) {
             let _ = writeln!(out, "{name}::{addr}::{stat}::{value}");
         }
         let _ = writeln!(out, "{name}::{addr}::hostname::{}", host.hostname);
-        let _ = writeln!(out, "{name}::{addr}::health_flags::healthy");
+        let _ = writeln!(out, "{name}::{addr}::health_flags::{}", host.health_flags());
         let _ = writeln!(out, "{name}::{addr}::weight::{}", host.weight);
         let _ = writeln!(out, "{name}::{addr}::region::");
         let _ = writeln!(out, "{name}::{addr}::zone::");
@@ -101,7 +102,7 @@ fn cluster_json(cluster: &Cluster) -> Value {
             let mut h = json!({
                 "address": address_json(host.address),
                 "stats": stats,
-                "health_status": {"eds_health_status": "HEALTHY"},
+                "health_status": health_status(host),
                 "weight": host.weight,
                 "locality": {},
             });
@@ -123,6 +124,20 @@ fn cluster_json(cluster: &Cluster) -> Value {
         ]},
         "host_statuses": hosts,
     })
+}
+
+/// Envoy's `HostHealthStatus`: the failure flags that are set, and the EDS status (always
+/// HEALTHY: meshsim has no EDS).
+fn health_status(host: &Host) -> Value {
+    let mut status = serde_json::Map::new();
+    if host.health() & Health::FAILED_ACTIVE_HC != 0 {
+        status.insert("failed_active_health_check".into(), json!(true));
+    }
+    if host.health() & Health::FAILED_OUTLIER_CHECK != 0 {
+        status.insert("failed_outlier_check".into(), json!(true));
+    }
+    status.insert("eds_health_status".into(), json!("HEALTHY"));
+    Value::Object(status)
 }
 
 fn is_gauge(name: &str) -> bool {

@@ -4,7 +4,7 @@
 //! same `Host` (and its counters) is kept, as Envoy does.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crate::proxy::upstream::HostConnections;
 
@@ -24,6 +24,43 @@ pub struct Host {
     pub stats: HostStats,
     /// Pooled upstream connections to this host; they close when the host is dropped.
     pub connections: HostConnections,
+    /// Why it is unhealthy ([`Health`] bits); 0 = healthy.
+    health: AtomicU8,
+    /// Passive (outlier detection) and active (health check) bookkeeping.
+    pub outlier: OutlierState,
+    pub checks: CheckState,
+}
+
+/// The `/clusters` health flags a host can carry.
+pub struct Health;
+
+impl Health {
+    /// `/failed_active_hc`: active health checking says so (or has not said yet).
+    pub const FAILED_ACTIVE_HC: u8 = 1;
+    /// `/failed_outlier_check`: ejected by outlier detection.
+    pub const FAILED_OUTLIER_CHECK: u8 = 2;
+}
+
+/// Outlier detection's view of one host: atomics on the request path, a lock only to eject.
+#[derive(Debug, Default)]
+pub struct OutlierState {
+    pub consecutive_5xx: AtomicU32,
+    pub consecutive_gateway_failure: AtomicU32,
+    /// Answers and failures in the current interval (success rate, failure percentage).
+    pub interval_total: AtomicU64,
+    pub interval_failed: AtomicU64,
+    pub times_ejected: AtomicU32,
+    /// When the current ejection ends.
+    pub ejected_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Active health checking's view of one host.
+#[derive(Debug, Default)]
+pub struct CheckState {
+    pub successes: AtomicU32,
+    pub failures: AtomicU32,
+    /// No check has finished yet: the first success alone makes the host healthy.
+    pub first_done: std::sync::atomic::AtomicBool,
 }
 
 /// Counters and gauges Envoy keeps per host, all plain atomics.
@@ -80,7 +117,49 @@ impl Host {
             dns_name: spec.dns_name,
             stats: HostStats::default(),
             connections: HostConnections::default(),
+            health: AtomicU8::new(0),
+            outlier: OutlierState::default(),
+            checks: CheckState::default(),
         }
+    }
+
+    pub fn health(&self) -> u8 {
+        self.health.load(Ordering::Acquire)
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.health() == 0
+    }
+
+    /// Sets or clears one [`Health`] bit; returns whether the host's health changed.
+    pub fn set_health(&self, flag: u8, failed: bool) -> bool {
+        let before = if failed {
+            self.health.fetch_or(flag, Ordering::AcqRel)
+        } else {
+            self.health.fetch_and(!flag, Ordering::AcqRel)
+        };
+        let after = if failed {
+            before | flag
+        } else {
+            before & !flag
+        };
+        (before == 0) != (after == 0)
+    }
+
+    /// Envoy's `health_flags` text: `healthy`, or each failure as `/failed_active_hc` …
+    pub fn health_flags(&self) -> String {
+        let h = self.health();
+        if h == 0 {
+            return "healthy".into();
+        }
+        let mut flags = String::new();
+        if h & Health::FAILED_ACTIVE_HC != 0 {
+            flags.push_str("/failed_active_hc");
+        }
+        if h & Health::FAILED_OUTLIER_CHECK != 0 {
+            flags.push_str("/failed_outlier_check");
+        }
+        flags
     }
 
     /// The description this host was built from, e.g. to keep it through a failed resolution.

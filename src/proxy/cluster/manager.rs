@@ -14,7 +14,7 @@ use crate::proxy::stats::Store;
 use crate::proxy::upstream::Upstream;
 
 use super::discovery::{self, Network, NotAnIp};
-use super::{lb_policy, Cluster, ClusterCore, ClusterStats, Host, HostSet};
+use super::{lb_policy, Cluster, ClusterCore, ClusterStats, HostSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterManagerError {
@@ -48,25 +48,36 @@ impl ClusterManager {
             let policy = lb_policy(&config.lb_policy);
             let stats = ClusterStats::new(store, config.stat_name());
             let initial = match config.discovery {
-                DiscoveryType::Static => discovery::static_hosts(config, net)?
-                    .into_iter()
-                    .map(|spec| Arc::new(Host::new(spec)))
-                    .collect(),
+                DiscoveryType::Static => discovery::static_hosts(config, net)?,
                 DiscoveryType::StrictDns | DiscoveryType::LogicalDns => Vec::new(),
             };
-            stats.set_membership(&initial);
+            let outlier = config
+                .outlier_detection
+                .as_ref()
+                .map(|_| super::outlier::OutlierStats::new(store, &stats.prefix));
+            let checks = (!config.health_checks.is_empty())
+                .then(|| super::health_check::CheckStats::new(store, &stats.prefix));
             let breakers = super::circuit_breaker::Breakers::new(
                 store,
                 &stats.prefix,
                 config.circuit_breakers.default,
             );
             let core = Arc::new(ClusterCore {
-                hosts: ArcSwap::from_pointee(HostSet::new(&policy, initial)),
+                hosts: ArcSwap::from_pointee(HostSet::new(&policy, Vec::new(), 0.0)),
                 lb_policy: policy,
                 breakers,
+                outlier,
+                checks,
                 stats,
                 config: config.clone(),
             });
+            core.install_specs(initial);
+            if core.outlier.is_some() {
+                super::outlier::spawn_intervals(&core, shutdown.clone());
+            }
+            for (i, _) in config.health_checks.iter().enumerate() {
+                super::health_check::spawn(&core, i, shutdown.clone());
+            }
             if config.discovery != DiscoveryType::Static {
                 let (core, net) = (core.clone(), net.clone());
                 warming.spawn(async move {

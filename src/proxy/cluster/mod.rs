@@ -3,9 +3,11 @@
 
 pub mod circuit_breaker;
 pub mod discovery;
+pub mod health_check;
 pub mod host;
 pub mod lb;
 mod manager;
+pub mod outlier;
 mod stats;
 
 use std::sync::Arc;
@@ -23,22 +25,37 @@ pub use stats::ClusterStats;
 /// traffic: those of the lowest priority level present (higher levels are failover).
 pub struct HostSet {
     pub hosts: Vec<Arc<Host>>,
+    /// What the balancer picks from: the top priority's healthy hosts, or all of them in panic.
     pub active: Vec<Arc<Host>>,
     pub lb: lb::LoadBalancer,
+    /// Too few healthy hosts (below `healthy_panic_threshold` %): health is ignored.
+    pub panic: bool,
+    pub healthy: usize,
 }
 
 impl HostSet {
-    pub fn new(policy: &lb::Policy, hosts: Vec<Arc<Host>>) -> Self {
+    pub fn new(policy: &lb::Policy, hosts: Vec<Arc<Host>>, panic_threshold: f64) -> Self {
         let top = hosts.iter().map(|h| h.priority).min().unwrap_or(0);
-        let active: Vec<Arc<Host>> = hosts
+        let level: Vec<Arc<Host>> = hosts
             .iter()
             .filter(|h| h.priority == top)
             .cloned()
             .collect();
+        let healthy_hosts: Vec<Arc<Host>> =
+            level.iter().filter(|h| h.is_healthy()).cloned().collect();
+        let healthy = hosts.iter().filter(|h| h.is_healthy()).count();
+        // Envoy's panic mode: with too few healthy hosts, spreading over all of them beats
+        // overloading the few (a threshold of 0 disables it).
+        let panic = !level.is_empty()
+            && panic_threshold > 0.0
+            && (healthy_hosts.len() as f64) * 100.0 / (level.len() as f64) < panic_threshold;
+        let active = if panic { level } else { healthy_hosts };
         HostSet {
             lb: lb::LoadBalancer::new(policy, &active),
             active,
             hosts,
+            panic,
+            healthy,
         }
     }
 }
@@ -50,12 +67,19 @@ pub struct ClusterCore {
     pub hosts: ArcSwap<HostSet>,
     pub lb_policy: lb::Policy,
     pub breakers: circuit_breaker::Breakers,
+    /// `outlier_detection.*` stats, when outlier detection is configured.
+    pub outlier: Option<outlier::OutlierStats>,
+    /// `health_check.*` stats, when active health checks are configured.
+    pub checks: Option<health_check::CheckStats>,
 }
 
 impl ClusterCore {
     /// Picks a host for one request, without locks: load the current set, ask its balancer.
     pub fn choose_host(&self, hash: Option<u64>) -> Option<Arc<Host>> {
         let set = self.hosts.load();
+        if set.panic {
+            self.stats.lb_healthy_panic.inc();
+        }
         let index = set
             .lb
             .pick(&set.active, &lb::PickContext { hash, attempt: 0 })?;
@@ -102,7 +126,7 @@ impl ClusterCore {
                     Some(old) => old.clone(),
                     None => {
                         changed = true;
-                        Arc::new(Host::new(h))
+                        self.new_host(h)
                     }
                 }
             })
@@ -110,11 +134,37 @@ impl ClusterCore {
         if !changed {
             return false;
         }
-        self.stats.set_membership(&hosts);
-        self.hosts
-            .store(Arc::new(HostSet::new(&self.lb_policy, hosts)));
+        self.install(hosts);
         self.stats.membership_change.inc();
         true
+    }
+
+    /// A host for `spec`: with active health checks configured it starts unhealthy until its
+    /// first check passes, as in Envoy.
+    pub fn new_host(&self, spec: HostSpec) -> Arc<Host> {
+        let host = Host::new(spec);
+        if !self.config.health_checks.is_empty() {
+            host.set_health(host::Health::FAILED_ACTIVE_HC, true);
+        }
+        Arc::new(host)
+    }
+
+    /// The first host list (static endpoints), each host new.
+    pub fn install_specs(&self, specs: Vec<HostSpec>) {
+        let hosts = specs.into_iter().map(|s| self.new_host(s)).collect();
+        self.install(hosts);
+    }
+
+    /// Rebuilds what the balancer picks from after a host's health changed.
+    pub fn health_changed(&self) {
+        let hosts = self.hosts.load().hosts.clone();
+        self.install(hosts);
+    }
+
+    fn install(&self, hosts: Vec<Arc<Host>>) {
+        let set = HostSet::new(&self.lb_policy, hosts, self.config.healthy_panic_threshold);
+        self.stats.set_membership(&set.hosts, set.healthy);
+        self.hosts.store(Arc::new(set));
     }
 }
 

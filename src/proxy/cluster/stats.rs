@@ -16,6 +16,7 @@ pub struct ClusterStats {
     pub upstream_cx_connect_fail: Counter,
     pub upstream_cx_connect_timeout: Counter,
     pub upstream_cx_none_healthy: Counter,
+    pub lb_healthy_panic: Counter,
     pub upstream_cx_destroy: Counter,
     pub upstream_cx_active: Gauge,
     pub upstream_cx_connect_ms: Histogram,
@@ -110,6 +111,7 @@ impl ClusterStats {
             upstream_cx_connect_fail: c("upstream_cx_connect_fail"),
             upstream_cx_connect_timeout: c("upstream_cx_connect_timeout"),
             upstream_cx_none_healthy: c("upstream_cx_none_healthy"),
+            lb_healthy_panic: c("lb_healthy_panic"),
             upstream_cx_destroy: c("upstream_cx_destroy"),
             upstream_cx_active: g("upstream_cx_active"),
             upstream_cx_connect_ms: h("upstream_cx_connect_ms"),
@@ -145,9 +147,9 @@ impl ClusterStats {
         }
     }
 
-    pub fn set_membership(&self, hosts: &[Arc<Host>]) {
+    pub fn set_membership(&self, hosts: &[Arc<Host>], healthy: usize) {
         self.membership_total.set(hosts.len() as u64);
-        self.membership_healthy.set(hosts.len() as u64);
+        self.membership_healthy.set(healthy as u64);
         self.max_host_weight
             .set(hosts.iter().map(|h| u64::from(h.weight)).max().unwrap_or(0));
     }

@@ -15,7 +15,7 @@ use crate::config::model::HashPolicyKind;
 use crate::proxy::access_log::ResponseFlags;
 use crate::proxy::body::{self, Body};
 use crate::proxy::cluster::circuit_breaker::{RequestSlot, RetrySlot};
-use crate::proxy::cluster::{lb, ClusterCore, Host};
+use crate::proxy::cluster::{health_check, lb, outlier, ClusterCore, Host};
 use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::local_reply;
 use crate::proxy::router::{ForwardEntry, HostRewriteEntry, Mutations, RouteEntry};
@@ -200,6 +200,25 @@ impl Leg<'_> {
                 None => Ok(send.await),
             };
             let overall_expired = deadline.is_some_and(|d| Instant::now() >= d);
+            // Passive health: outlier detection sees every attempt's answer (a local failure as
+            // Envoy maps it), and an upstream may ask to be failed now.
+            let observed = match &result {
+                Err(()) => Some(504),
+                Ok(Err(UpstreamError::Overflow)) => None,
+                Ok(Err(_)) => Some(503),
+                Ok(Ok((response, _))) => {
+                    if response
+                        .headers()
+                        .contains_key(health_check::IMMEDIATE_FAIL)
+                    {
+                        health_check::passive_failure(core, &host);
+                    }
+                    Some(response.status().as_u16())
+                }
+            };
+            if let Some(code) = observed {
+                outlier::record(core, &host, code);
+            }
             let outcome = match &result {
                 Err(()) if overall_expired => None,
                 Err(()) => {
