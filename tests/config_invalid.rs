@@ -73,7 +73,7 @@ const CASES: &[Expected] = &[
                 Some("`envoy.filters.http.buffer` comes after `envoy.filters.http.router` and would never run; move the router to the end"),
             ),
             (
-                "HTTP filter `envoy.filters.http.buffer` is not supported by meshsim yet; supported: envoy.filters.http.router",
+                "HTTP filter `envoy.filters.http.buffer` is not supported by meshsim yet; supported: envoy.filters.http.router, envoy.filters.http.fault, envoy.filters.http.local_ratelimit, envoy.filters.http.health_check",
                 23,
                 19,
                 None,
@@ -101,7 +101,7 @@ const CASES: &[Expected] = &[
     (
         "unsupported-http-filter.yaml",
         &[(
-            "HTTP filter `envoy.filters.http.fault` is not supported by meshsim yet; supported: envoy.filters.http.router",
+            "HTTP filter `envoy.filters.http.ext_authz` is not supported by meshsim yet; supported: envoy.filters.http.router, envoy.filters.http.fault, envoy.filters.http.local_ratelimit, envoy.filters.http.health_check",
             20,
             19,
             None,

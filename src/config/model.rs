@@ -159,6 +159,74 @@ pub struct HttpFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpFilterKind {
     Router(RouterConfig),
+    Fault(FaultConfig),
+    LocalRateLimit(LocalRateLimitConfig),
+    HealthCheck(HealthCheckFilterConfig),
+}
+
+/// `envoy.extensions.filters.http.fault.v3.HTTPFault`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultConfig {
+    pub delay: Option<FaultDelay>,
+    pub abort: Option<FaultAbort>,
+    /// Only requests routed to this cluster are faulted.
+    pub upstream_cluster: Option<String>,
+    /// Only requests whose headers all match.
+    pub headers: Vec<HeaderMatcher>,
+    pub max_active_faults: Option<u64>,
+    /// The config as written, for `/config_dump`.
+    pub dump: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultDelay {
+    /// `fixed_delay`, or `None` for `header_delay` (the `x-envoy-fault-delay-request` header).
+    pub fixed: Option<Duration>,
+    /// 0–100.
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultAbort {
+    pub kind: FaultAbortKind,
+    /// 0–100.
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultAbortKind {
+    Http(u16),
+    Grpc(u32),
+    /// `header_abort`: the status comes from `x-envoy-fault-abort-request` (or
+    /// `x-envoy-fault-abort-grpc-request`).
+    Header,
+}
+
+/// `envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRateLimitConfig {
+    pub stat_prefix: String,
+    pub max_tokens: u32,
+    pub tokens_per_fill: u32,
+    pub fill_interval: Duration,
+    /// Percent of requests the filter looks at (default 0: disabled).
+    pub enabled: f64,
+    /// Percent of those it really limits (default 0: counts only).
+    pub enforced: f64,
+    pub status: u16,
+    pub response_headers_to_add: Vec<HeaderValueOption>,
+    pub dump: serde_json::Value,
+}
+
+/// `envoy.extensions.filters.http.health_check.v3.HealthCheck`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckFilterConfig {
+    pub pass_through_mode: bool,
+    /// Which requests are health checks (all must match).
+    pub headers: Vec<HeaderMatcher>,
+    /// Cluster → minimum healthy percent for a 200 (non-pass-through mode).
+    pub cluster_min_healthy_percentages: Vec<(String, f64)>,
+    pub dump: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]

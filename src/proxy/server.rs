@@ -18,8 +18,10 @@ use crate::proxy::access_log::{self, AccessLogger, Format, Sink};
 use crate::proxy::admin;
 use crate::proxy::cluster::discovery::{is_pod_self, Network};
 use crate::proxy::cluster::{ClusterManager, ClusterManagerError};
+use crate::proxy::filters::FilterContext;
 use crate::proxy::hcm::{HcmError, HttpConnectionManager};
 use crate::proxy::listener::{Listener, ListenerStats};
+use crate::proxy::runtime::Runtime;
 use crate::proxy::stats::Store;
 
 /// Envoy's `ServerInfo.State` numbers, which the `server.state` gauge reports.
@@ -109,8 +111,11 @@ pub struct Shared {
     pub started: Instant,
     pub started_at: std::time::SystemTime,
     state: AtomicU8,
-    /// Set by POST /healthcheck/fail, cleared by /healthcheck/ok.
-    healthcheck_failed: AtomicBool,
+    /// Set by POST /healthcheck/fail, cleared by /healthcheck/ok; the health_check filter
+    /// reads it too.
+    healthcheck_failed: Arc<AtomicBool>,
+    /// Runtime values: static layers and the admin layer (`/runtime`, `/runtime_modify`).
+    pub runtime: Arc<Runtime>,
     /// `(name, bound address)` of every listener, for `/listeners`.
     pub listener_addrs: Vec<(String, SocketAddr)>,
     /// Flipped to stop accepting and drain (`/drain_listeners`, shutdown).
@@ -215,6 +220,13 @@ impl Server {
                 .unwrap_or_else(|| bootstrap.node.cluster.clone()),
         };
 
+        // What the HTTP filters read: runtime values (`/runtime_modify` writes them) and the
+        // health-check failing flag (`/healthcheck/fail` sets it).
+        let filter_context = FilterContext {
+            runtime: Arc::new(Runtime::new(&bootstrap.runtime_layers)),
+            failing: Arc::new(AtomicBool::new(false)),
+            clusters: clusters.clone(),
+        };
         let mut listeners = Vec::new();
         let mut listener_addrs = Vec::new();
         let mut all_loggers = Vec::new();
@@ -261,6 +273,7 @@ impl Server {
                 &stat_addr,
                 loggers,
                 &node.cluster,
+                &filter_context,
             )
             .map_err(|source| ServerError::Hcm {
                 listener: l.name.clone(),
@@ -330,7 +343,8 @@ impl Server {
             started: Instant::now(),
             started_at: std::time::SystemTime::now(),
             state: AtomicU8::new(ServerState::Initializing as u8),
-            healthcheck_failed: AtomicBool::new(false),
+            healthcheck_failed: filter_context.failing.clone(),
+            runtime: filter_context.runtime.clone(),
             listener_addrs,
             drain,
             quit: Notify::new(),

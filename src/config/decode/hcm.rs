@@ -1,8 +1,8 @@
 //! `HttpConnectionManager` and its HTTP filter chain.
 //!
 //! Only the router is simulated today. The list of HTTP filters meshsim implements is the one
-//! constant [`SUPPORTED_HTTP_FILTERS`]: adding a filter (fault, health_check, local_ratelimit
-//! are next) is one entry there plus its decode function and a model variant.
+//! constant [`SUPPORTED_HTTP_FILTERS`]: adding a filter is one entry there plus its decode
+//! function (`http_filters.rs`) and a model variant.
 
 use std::time::Duration;
 
@@ -12,13 +12,15 @@ use super::super::model::{
 };
 use super::access_log::access_logs;
 use super::extensions::{self, Category, KnownExt};
+use super::http_filters;
 use super::route::route_configuration;
 use super::scalars;
 use super::{Decoder, Field, Message, Mode, Obj, Site};
 
 /// Decodes one HTTP filter's config (`None` = all defaults; the bool says whether the config is
-/// an `Any` with an `@type` key).
-pub type HttpFilterDecode = fn(&mut Decoder, Option<&Field>, bool) -> Option<HttpFilterKind>;
+/// an `Any` with an `@type` key; the last field is the filter entry, for errors about it).
+pub type HttpFilterDecode =
+    fn(&mut Decoder, Option<&Field>, bool, &Field) -> Option<HttpFilterKind>;
 
 /// An HTTP filter meshsim implements.
 pub struct HttpFilterSpec {
@@ -29,15 +31,44 @@ pub struct HttpFilterSpec {
 }
 
 /// Every HTTP filter meshsim simulates. Anything else is rejected with this list.
-pub const SUPPORTED_HTTP_FILTERS: &[HttpFilterSpec] = &[HttpFilterSpec {
-    ext: KnownExt {
-        name: ROUTER,
-        v3: "envoy.extensions.filters.http.router.v3.Router",
-        v2: Some("envoy.config.filter.http.router.v2.Router"),
+pub const SUPPORTED_HTTP_FILTERS: &[HttpFilterSpec] = &[
+    HttpFilterSpec {
+        ext: KnownExt {
+            name: ROUTER,
+            v3: "envoy.extensions.filters.http.router.v3.Router",
+            v2: Some("envoy.config.filter.http.router.v2.Router"),
+        },
+        decode: router,
+        terminal: true,
     },
-    decode: router,
-    terminal: true,
-}];
+    HttpFilterSpec {
+        ext: KnownExt {
+            name: "envoy.filters.http.fault",
+            v3: "envoy.extensions.filters.http.fault.v3.HTTPFault",
+            v2: Some("envoy.config.filter.http.fault.v2.HTTPFault"),
+        },
+        decode: http_filters::fault,
+        terminal: false,
+    },
+    HttpFilterSpec {
+        ext: KnownExt {
+            name: "envoy.filters.http.local_ratelimit",
+            v3: "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            v2: None,
+        },
+        decode: http_filters::local_ratelimit,
+        terminal: false,
+    },
+    HttpFilterSpec {
+        ext: KnownExt {
+            name: "envoy.filters.http.health_check",
+            v3: "envoy.extensions.filters.http.health_check.v3.HealthCheck",
+            v2: Some("envoy.config.filter.http.health_check.v2.HealthCheck"),
+        },
+        decode: http_filters::health_check,
+        terminal: false,
+    },
+];
 
 pub const ROUTER: &str = "envoy.filters.http.router";
 
@@ -169,7 +200,7 @@ const RDS: Message = Message {
 };
 
 /// The router filter's config (`Router`).
-fn router(d: &mut Decoder, f: Option<&Field>, any: bool) -> Option<HttpFilterKind> {
+fn router(d: &mut Decoder, f: Option<&Field>, any: bool, _at: &Field) -> Option<HttpFilterKind> {
     let mut config = RouterConfig {
         dynamic_stats: true,
         suppress_envoy_headers: false,
@@ -587,7 +618,7 @@ fn http_filter(d: &mut Decoder, f: &Field) -> Option<Option<(HttpFilter, bool)>>
         );
         return None;
     };
-    let kind = (spec.decode)(d, r.config.as_ref(), r.config_is_any)?;
+    let kind = (spec.decode)(d, r.config.as_ref(), r.config_is_any, f)?;
     Some(Some((HttpFilter { name: r.name, kind }, spec.terminal)))
 }
 
@@ -639,13 +670,7 @@ mod tests {
             &format!("hcm:\n  stat_prefix: s\n{ROUTES}  http_filters: [{{name: envoy.filters.http.router}}, {{name: envoy.filters.http.fault}}]\n"),
             false,
         );
-        assert_eq!(
-            e,
-            [
-                "http_filters must end with envoy.filters.http.router",
-                "HTTP filter `envoy.filters.http.fault` is not supported by meshsim yet; supported: envoy.filters.http.router",
-            ]
-        );
+        assert_eq!(e, ["http_filters must end with envoy.filters.http.router"]);
     }
 
     #[test]

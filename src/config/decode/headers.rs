@@ -46,7 +46,7 @@ fn lower(v: Vec<String>) -> Vec<String> {
     v.into_iter().map(|s| s.to_ascii_lowercase()).collect()
 }
 
-fn header_value_options(d: &mut Decoder, f: &Field) -> Vec<HeaderValueOption> {
+pub fn header_value_options(d: &mut Decoder, f: &Field) -> Vec<HeaderValueOption> {
     d.seq(f)
         .iter()
         .filter_map(|item| header_value_option(d, item))

@@ -24,6 +24,7 @@ pub mod extensions;
 pub mod hcm;
 pub mod headers;
 pub mod health;
+pub mod http_filters;
 pub mod listener;
 pub mod matchers;
 pub mod protocol;

@@ -375,7 +375,6 @@ pub fn enum_name(
 }
 
 /// `type.v3.Percent` (`{value: 12.5}`), as a percentage 0–100.
-#[allow(dead_code)] // used by the fault and local_ratelimit filters (next milestone)
 pub fn percent(d: &mut Decoder, f: &Field) -> Option<f64> {
     const PERCENT: super::Message = super::Message {
         name: "Percent",
@@ -396,7 +395,6 @@ pub fn percent(d: &mut Decoder, f: &Field) -> Option<f64> {
 
 /// `type.v3.FractionalPercent` (`{numerator, denominator: HUNDRED|TEN_THOUSAND|MILLION}`), as a
 /// percentage 0–100.
-#[allow(dead_code)] // used by the fault and local_ratelimit filters (next milestone)
 pub fn fractional_percent(d: &mut Decoder, f: &Field) -> Option<f64> {
     const FRACTIONAL: super::Message = super::Message {
         name: "FractionalPercent",

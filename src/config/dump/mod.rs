@@ -305,7 +305,30 @@ fn http_filter(f: &HttpFilter) -> Value {
             }
             json!({"name": f.name, "typed_config": any(ROUTER_URL, c)})
         }
+        HttpFilterKind::Fault(c) => as_written(
+            f,
+            "envoy.extensions.filters.http.fault.v3.HTTPFault",
+            &c.dump,
+        ),
+        HttpFilterKind::LocalRateLimit(c) => as_written(
+            f,
+            "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            &c.dump,
+        ),
+        HttpFilterKind::HealthCheck(c) => as_written(
+            f,
+            "envoy.extensions.filters.http.health_check.v3.HealthCheck",
+            &c.dump,
+        ),
     }
+}
+
+/// A filter whose config is dumped as it was written, under its v3 type (a v2 `config:` or
+/// a v2 `@type` becomes the v3 one).
+fn as_written(f: &HttpFilter, url: &str, written: &Value) -> Value {
+    let mut fields = written.as_object().cloned().unwrap_or_default();
+    fields.remove("@type");
+    json!({"name": f.name, "typed_config": any(url, fields)})
 }
 
 fn access_log(l: &AccessLog) -> Value {

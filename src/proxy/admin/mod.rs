@@ -118,6 +118,11 @@ const ENDPOINTS: &[Endpoint] = &[
         mutates: false,
     },
     Endpoint {
+        path: "/runtime_modify",
+        help: "Adds or modifies runtime values as passed in query parameters. To delete a previously added key, use an empty string as the value. Note that deletion only applies to overrides added via this endpoint; values loaded from disk can be modified via override but not deleted. E.g. ?key1=value1&key2=value2...",
+        mutates: true,
+    },
+    Endpoint {
         path: "/server_info",
         help: "print server version/status information",
         mutates: false,
@@ -281,7 +286,19 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             &shared.bootstrap,
         ))),
         "/server_info" => json(server_info::server_info(shared)),
-        "/runtime" => json(server_info::runtime(shared)),
+        "/runtime" => json(server_info::pretty(&shared.runtime.to_json())),
+        "/runtime_modify" => {
+            if params.is_empty() {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n".into(),
+                );
+            }
+            match shared.runtime.modify(&params) {
+                Ok(()) => ok(),
+                Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            }
+        }
         "/ready" => {
             let state = shared.state();
             let status = if state == ServerState::Live {

@@ -2,7 +2,6 @@
 
 use serde_json::{json, Value};
 
-use crate::config::model::RuntimeLayerKind;
 use crate::proxy::server::Shared;
 
 use super::clusters::address_json;
@@ -68,44 +67,6 @@ pub fn server_info(shared: &Shared) -> String {
         "uptime_all_epochs": uptime,
     });
     pretty(&info)
-}
-
-/// `/runtime`: the static layers from the bootstrap, flattened to `a.b.c` keys as Envoy does.
-pub fn runtime(shared: &Shared) -> String {
-    let layers = &shared.bootstrap.runtime_layers;
-    let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
-    let mut entries = serde_json::Map::new();
-    for (i, layer) in layers.iter().enumerate() {
-        let mut flat = Vec::new();
-        if let (RuntimeLayerKind::Static, Some(v)) = (layer.kind, &layer.static_layer) {
-            flatten("", v, &mut flat);
-        }
-        for (key, value) in flat {
-            let entry = entries.entry(key).or_insert_with(
-                || json!({"layer_values": vec![""; layers.len()], "final_value": ""}),
-            );
-            entry["layer_values"][i] = json!(value);
-            entry["final_value"] = json!(value);
-        }
-    }
-    pretty(&json!({"layers": names, "entries": entries}))
-}
-
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, child, out);
-            }
-        }
-        Value::String(s) => out.push((prefix.to_string(), s.clone())),
-        other => out.push((prefix.to_string(), other.to_string())),
-    }
 }
 
 pub fn listeners_text(shared: &Shared) -> String {

@@ -20,6 +20,7 @@ use crate::config::model::{self, HttpFilterKind, ServerHeaderTransformation};
 use crate::proxy::access_log::{AccessLogger, ResponseFlags};
 use crate::proxy::body::{self, Body, Observed};
 use crate::proxy::cluster::ClusterManager;
+use crate::proxy::filters::{self, Decision, FilterContext, FilterError, Filters};
 use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::local_reply;
 use crate::proxy::router::matcher::RequestView;
@@ -42,6 +43,8 @@ pub struct Shared {
     pub suppress_envoy_headers: bool,
     /// The node's cluster (`--service-cluster`), sent as `x-envoy-downstream-service-cluster`.
     pub service_cluster: Option<HeaderValue>,
+    /// The HTTP filters before the router.
+    pub filters: Filters,
 }
 
 #[derive(Clone)]
@@ -55,6 +58,8 @@ pub enum HcmError {
     Routes(#[from] RouteTableError),
     #[error("server_name `{0}` is not a valid header value")]
     ServerName(String),
+    #[error(transparent)]
+    Filter(#[from] FilterError),
 }
 
 impl HttpConnectionManager {
@@ -65,10 +70,18 @@ impl HttpConnectionManager {
         listener_stat_addr: &str,
         access_logs: Vec<AccessLogger>,
         service_cluster: &str,
+        filter_context: &FilterContext,
     ) -> Result<Self, HcmError> {
         let routes = RouteTable::build(&config.route_config)?;
+        let filters = Filters::build(
+            &config.http_filters,
+            filter_context,
+            store,
+            &config.stat_prefix,
+        )?;
         let suppress_envoy_headers = config.http_filters.iter().any(|f| match &f.kind {
             HttpFilterKind::Router(r) => r.suppress_envoy_headers,
+            _ => false,
         });
         Ok(HttpConnectionManager {
             shared: Arc::new(Shared {
@@ -83,6 +96,7 @@ impl HttpConnectionManager {
                 service_cluster: (!service_cluster.is_empty())
                     .then(|| HeaderValue::from_str(service_cluster).ok())
                     .flatten(),
+                filters,
             }),
         })
     }
@@ -140,7 +154,28 @@ impl HttpConnectionManager {
             scheme,
             headers: &parts.headers,
         };
-        let Some((vhost, route)) = table.route(&view) else {
+        let matched = table.route(&view);
+        if !shared.filters.is_empty() {
+            let cluster = matched.and_then(|(_, r)| match &r.action {
+                Action::Forward(f) => f.named_cluster(),
+                _ => None,
+            });
+            let request = filters::Request {
+                view,
+                cluster,
+                head,
+            };
+            if let Decision::Respond(response, flags, details) = shared
+                .filters
+                .decode(&request, &mut exchange.response_flags)
+                .await
+            {
+                exchange.response_flags.insert(flags);
+                exchange.response_code_details = details;
+                return exchange.respond(self.with_server_header(response));
+            }
+        }
+        let Some((vhost, route)) = matched else {
             stats.no_route.inc();
             exchange
                 .response_flags

@@ -79,8 +79,9 @@ enum PathMatch {
     },
 }
 
+/// A `HeaderMatcher`, compiled (routes and the fault / health check filters use it).
 #[derive(Debug)]
-struct CompiledHeaderMatcher {
+pub struct CompiledHeaderMatcher {
     name: String,
     spec: CompiledHeaderSpec,
     invert: bool,
@@ -275,7 +276,7 @@ fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
 
-fn compile_header(h: &HeaderMatcher) -> Result<CompiledHeaderMatcher, BadRegex> {
+pub fn compile_header(h: &HeaderMatcher) -> Result<CompiledHeaderMatcher, BadRegex> {
     Ok(CompiledHeaderMatcher {
         name: h.name.to_ascii_lowercase(),
         spec: match &h.spec {
@@ -302,7 +303,7 @@ fn compile_query(q: &QueryParameterMatcher) -> Result<CompiledQueryMatcher, BadR
 }
 
 impl CompiledHeaderMatcher {
-    fn matches(&self, req: &RequestView<'_>) -> bool {
+    pub fn matches(&self, req: &RequestView<'_>) -> bool {
         let value = req.header(&self.name);
         let matched = match (&self.spec, value) {
             (CompiledHeaderSpec::Present(want), v) => v.is_some() == *want,

@@ -335,6 +335,14 @@ fn re2_substitution(s: &str) -> String {
 }
 
 impl ForwardEntry {
+    /// The cluster when the route names one (`cluster:`), for filters that care.
+    pub fn named_cluster(&self) -> Option<&str> {
+        match &self.cluster {
+            ClusterChoice::Named(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// The upstream path after `prefix_rewrite` / `regex_rewrite`, or None when unchanged.
     /// `path` excludes the query, which is carried over untouched.
     pub fn rewrite_path(
