@@ -23,6 +23,7 @@ use crate::proxy::upstream::UpstreamError;
 
 use super::exchange::{Exchange, UpstreamLeg};
 use super::retry;
+use super::timeouts::{self, Cause};
 use super::Shared;
 
 /// The most request body kept for replaying on a retry (Envoy's default buffer limit).
@@ -35,11 +36,17 @@ const X_ENVOY_EXPECTED_RQ_TIMEOUT_MS: HeaderName =
     HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
 const X_ENVOY_UPSTREAM_RQ_TIMEOUT_MS: HeaderName =
     HeaderName::from_static("x-envoy-upstream-rq-timeout-ms");
+const X_ENVOY_TIMEOUT_ALT_RESPONSE: HeaderName =
+    HeaderName::from_static("x-envoy-upstream-rq-timeout-alt-response");
 const X_ENVOY_OVERLOADED: HeaderName = HeaderName::from_static("x-envoy-overloaded");
 const X_ENVOY_DOWNSTREAM_SERVICE_CLUSTER: HeaderName =
     HeaderName::from_static("x-envoy-downstream-service-cluster");
 
 pub struct Leg<'a> {
+    /// The stream idle timeout (the route's, else the HCM's).
+    pub idle: Option<Duration>,
+    /// Set when a stream timeout ended the request body.
+    pub fired: &'a timeouts::Fired,
     pub shared: &'a Arc<Shared>,
     pub route: &'a RouteEntry,
     pub forward: &'a ForwardEntry,
@@ -120,6 +127,9 @@ impl Leg<'_> {
         }
         self.rewrite_host(&mut parts, &host.hostname);
 
+        // `x-envoy-upstream-rq-timeout-alt-response`: a timeout answers 204 instead of 504.
+        let alt_timeout_response =
+            parts.headers.remove(X_ENVOY_TIMEOUT_ALT_RESPONSE).is_some() && self.internal;
         let timeout = parts
             .headers
             .remove(X_ENVOY_UPSTREAM_RQ_TIMEOUT_MS)
@@ -188,12 +198,24 @@ impl Leg<'_> {
             host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             host.stats.rq_active.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
+            // The exchange finishes this attempt's accounting whichever way it ends, unless
+            // it is retried (then it is finished here, below).
+            ex.upstream = Some(UpstreamLeg {
+                cluster: core.clone(),
+                host: host.clone(),
+                started,
+                internal: self.internal,
+            });
             let remaining = deadline.map(|d| d.saturating_duration_since(started));
             let per_try = policy.as_ref().and_then(|p| p.per_try_timeout);
-            let limit = match (remaining, per_try) {
+            let try_limit = match (remaining, per_try) {
                 (Some(r), Some(p)) => Some(r.min(p)),
                 (r, p) => r.or(p),
             };
+            // With nothing flowing while the upstream thinks, the stream idle timeout may be
+            // the first to end the wait.
+            let idle_first = self.idle.is_some_and(|i| try_limit.is_none_or(|l| i < l));
+            let limit = if idle_first { self.idle } else { try_limit };
             let send = cluster.upstream.send(&host, http2, request);
             let result = match limit {
                 Some(t) => tokio::time::timeout(t, send).await.map_err(|_| ()),
@@ -218,6 +240,13 @@ impl Leg<'_> {
             };
             if let Some(code) = observed {
                 outlier::record(core, &host, code);
+            }
+            if let Some(cause) = self.fired.get() {
+                // The request body stopped (idle) or came too slowly: the client's fault.
+                return self.downstream_timeout(ex, cause, head);
+            }
+            if matches!(result, Err(())) && idle_first {
+                return self.downstream_timeout(ex, Cause::StreamIdle, head);
             }
             let outcome = match &result {
                 Err(()) if overall_expired => None,
@@ -265,6 +294,7 @@ impl Leg<'_> {
                     core.stats.retry_upstream_rq.record(code);
                     core.stats.upstream_rq_active.dec();
                     host.stats.rq_active.fetch_sub(1, Ordering::Relaxed);
+                    ex.upstream = None;
                     drop(result);
                     retries += 1;
                     core.stats.upstream_rq_retry.inc();
@@ -297,13 +327,14 @@ impl Leg<'_> {
             } else if retries > 0 {
                 core.stats.upstream_rq_retry_success.inc();
             }
-            ex.upstream = Some(UpstreamLeg {
-                cluster: core.clone(),
-                host: host.clone(),
-                started,
-                internal: self.internal,
-            });
             match result {
+                Err(()) if alt_timeout_response => {
+                    core.stats.upstream_rq_timeout.inc();
+                    ex.response_flags
+                        .insert(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT);
+                    ex.response_code_details = "upstream_response_timeout";
+                    return local_reply::reply(204, "", head);
+                }
                 Err(()) => return self.timed_out(ex, core, &host, head),
                 Ok(Err(error)) => return self.failed(ex, core, &host, error, head),
                 Ok(Ok((response, lease))) => break (response, lease, started),
@@ -337,7 +368,38 @@ impl Leg<'_> {
         // The HTTP/1.1 connection goes back to the pool when this body has been read to the end
         // (the exchange's end-of-stream hook); an upgraded one is never reused.
         ex.lease = lease.filter(|_| code != 101);
-        Response::from_parts(rparts, body::boxed(rbody))
+        let rbody = body::boxed(rbody);
+        let rbody = match self.idle {
+            // A response that stalls mid-body is reset after the idle timeout, as in Envoy.
+            Some(idle) if code != 101 => body::boxed(timeouts::Watched::new(
+                rbody,
+                Some(idle),
+                None,
+                timeouts::Fired::default(),
+            )),
+            _ => rbody,
+        };
+        Response::from_parts(rparts, rbody)
+    }
+
+    /// A stream timeout of the downstream side: 408 `stream timeout` (flag SI) or 408
+    /// `request timeout`.
+    fn downstream_timeout(&self, ex: &mut Exchange, cause: Cause, head: bool) -> Response<Body> {
+        let stats = &self.shared.stats;
+        let body = match cause {
+            Cause::StreamIdle => {
+                stats.downstream_rq_idle_timeout.inc();
+                ex.response_flags.insert(ResponseFlags::STREAM_IDLE_TIMEOUT);
+                ex.response_code_details = "stream_idle_timeout";
+                "stream timeout"
+            }
+            Cause::Request => {
+                stats.downstream_rq_timeout.inc();
+                ex.response_code_details = "request_overall_timeout";
+                "request timeout"
+            }
+        };
+        local_reply::reply(408, body, head)
     }
 
     /// The route timeout expired: 504, flag UT.

@@ -7,6 +7,7 @@ mod forward;
 mod request;
 mod retry;
 mod stats;
+mod timeouts;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -210,7 +211,21 @@ impl HttpConnectionManager {
                 response
             }
             Action::Forward(f) => {
+                // The stream timeouts watch the request body as it goes upstream.
+                let idle = f.idle_timeout.or(shared.config.stream_idle_timeout);
+                let deadline = shared
+                    .config
+                    .request_timeout
+                    .map(|t| tokio::time::Instant::from_std(exchange.start) + t);
+                let fired = timeouts::Fired::default();
+                let body = if idle.is_some() || deadline.is_some() {
+                    body::boxed(timeouts::Watched::new(body, idle, deadline, fired.clone()))
+                } else {
+                    body
+                };
                 let leg = forward::Leg {
+                    idle,
+                    fired: &fired,
                     shared,
                     route,
                     forward: f,

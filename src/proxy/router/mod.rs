@@ -113,6 +113,8 @@ pub struct ForwardEntry {
     pub hash_policy: Vec<HashPolicy>,
     /// The route's retry policy, else its virtual host's.
     pub retry: Option<Arc<RetryPolicy>>,
+    /// The route's stream idle timeout (overrides the HCM's `stream_idle_timeout`).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug)]
@@ -275,6 +277,7 @@ fn compile_forward(f: &crate::config::model::ForwardAction) -> Result<ForwardEnt
             .map(|t| http::HeaderValue::from(t.as_millis() as u64)),
         hash_policy: f.hash_policy.clone(),
         retry: f.retry_policy.clone().map(Arc::new),
+        idle_timeout: f.idle_timeout,
     })
 }
 
