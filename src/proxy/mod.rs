@@ -10,6 +10,7 @@ pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod cluster;
+pub mod hardening;
 pub mod hcm;
 pub mod headers;
 pub mod listener;

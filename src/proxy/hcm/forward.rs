@@ -188,6 +188,15 @@ impl Leg<'_> {
             host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             host.stats.rq_active.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
+            // Recorded before sending: if the client resets its stream mid-flight this future is
+            // dropped, and the exchange must still count `upstream_rq_tx_reset` and balance the
+            // active gauges raised above.
+            ex.upstream = Some(UpstreamLeg {
+                cluster: core.clone(),
+                host: host.clone(),
+                started,
+                internal: self.internal,
+            });
             let remaining = deadline.map(|d| d.saturating_duration_since(started));
             let per_try = policy.as_ref().and_then(|p| p.per_try_timeout);
             let limit = match (remaining, per_try) {
@@ -246,6 +255,7 @@ impl Leg<'_> {
                     core.stats.retry_upstream_rq.record(code);
                     core.stats.upstream_rq_active.dec();
                     host.stats.rq_active.fetch_sub(1, Ordering::Relaxed);
+                    ex.upstream = None;
                     drop(result);
                     retries += 1;
                     core.stats.upstream_rq_retry.inc();
