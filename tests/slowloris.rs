@@ -16,14 +16,18 @@ const SLOW_CONNECTIONS: usize = 500;
 const HEADERS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Holds one slow connection: trickles `head` one byte every 100 ms (or sends nothing) and
-/// returns how long after opening the proxy closed it, or None if it was still open at
-/// `give_up`.
-async fn hold(mut s: TcpStream, trickle: bool, give_up: Duration) -> Option<Duration> {
+/// returns how long after `opened` (just before connecting) the proxy closed it, or None if it
+/// was still open at `give_up`.
+async fn hold(
+    mut s: TcpStream,
+    opened: Instant,
+    trickle: bool,
+    give_up: Duration,
+) -> Option<Duration> {
     let head = format!(
         "GET /slow HTTP/1.1\r\nHost: slow.test\r\nX-Pad: {}\r\n\r\n",
         "a".repeat(400)
     );
-    let opened = Instant::now();
     let (mut r, mut w) = s.split();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut buf = [0u8; 1024];
@@ -56,9 +60,10 @@ async fn slow_heads_do_not_starve_others_and_are_closed_after_the_timeout() {
 
     let mut slow = tokio::task::JoinSet::new();
     for i in 0..SLOW_CONNECTIONS {
+        let opened = Instant::now();
         let s = TcpStream::connect(proxy.first_listener()).await.unwrap();
         // Half trickle a head, half never send a byte (still in protocol detection).
-        slow.spawn(hold(s, i % 2 == 0, Duration::from_secs(15)));
+        slow.spawn(hold(s, opened, i % 2 == 0, Duration::from_secs(15)));
     }
 
     // While all of them are held open, a fresh client is served promptly.

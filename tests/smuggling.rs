@@ -17,6 +17,16 @@ use support::*;
 /// The request every vector tries to slip past the proxy.
 const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: smuggle.test\r\n\r\n";
 
+/// Headers the upstream must never see (`x-nominated` is named in a vector's `Connection`).
+/// `transfer-encoding` may appear, but only as the proxy's own framing of the upstream hop.
+const HOP_BY_HOP: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "x-nominated",
+];
+
 #[derive(Debug, Clone, Copy)]
 enum Expect {
     /// Refused with this status before anything reaches the upstream, then closed.
@@ -143,6 +153,12 @@ fn corpus() -> Vec<Vector> {
             format!("POST / HTTP/1.1\r\nHost: smuggle.test\r\nContent-Length: {}\r\nTransfer_Encoding: chunked\r\n\r\n{s}", s.len()),
             ServedOnce,
         ),
+        // Hop-by-hop headers belong to the client's connection and never reach the upstream.
+        v(
+            "hop_by_hop_headers",
+            "GET /hop HTTP/1.1\r\nHost: smuggle.test\r\nConnection: keep-alive, X-Nominated\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers, deflate\r\nUpgrade: h2c\r\nX-Nominated: secret\r\n\r\n",
+            ServedOnce,
+        ),
         // Limits.
         v(
             "oversized_header",
@@ -239,6 +255,13 @@ async fn no_vector_smuggles_a_request_past_the_proxy() {
             ));
         }
         for r in &seen {
+            let hop = r
+                .headers
+                .iter()
+                .find(|(k, v)| HOP_BY_HOP.contains(&k.as_str()) || (k == "te" && v != "trailers"));
+            if let Some(h) = hop {
+                fail(format!("hop-by-hop header forwarded: {h:?}"));
+            }
             let cl = r
                 .headers
                 .iter()
