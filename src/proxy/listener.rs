@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::model::CodecType;
+use crate::proxy::hardening;
+use crate::proxy::hardening::watchdog::{supervise, ConnWatch, Ending, StreamGuard};
 use crate::proxy::hcm::{ConnInfo, HcmStats, HttpConnectionManager};
 use crate::proxy::stats::{Counter, Gauge, Histogram, Store};
 
@@ -47,8 +49,9 @@ pub struct Listener {
     pub stats: ListenerStats,
     pub max_headers: usize,
     pub max_header_list_size: u32,
-    /// HCM `request_headers_timeout`; Envoy leaves it off by default, and so does the listener
-    /// (hyper would otherwise arm a 30 s timer for every request head).
+    /// HCM `request_headers_timeout`, or the hardening default when unset
+    /// ([`hardening::DEFAULT_REQUEST_HEADERS_TIMEOUT`]); bounds every HTTP/1 request head and
+    /// the wait for a connection's first request.
     pub request_headers_timeout: Option<std::time::Duration>,
 }
 
@@ -76,11 +79,18 @@ impl Listener {
             // requests/s for typical small responses (bench/proxy.sh, interleaved A/B); large
             // bodies pay one memcpy per chunk, cheap next to a syscall.
             .writev(false);
+        // The same header budget on HTTP/2 (h2 answers 431 past it; its own default is 16 MiB,
+        // which would make its CONTINUATION cap meaningless), and explicit flood limits: see
+        // `hardening` for why each value.
         builder
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(self.max_header_list_size)
-            .max_concurrent_streams(100);
+            .max_concurrent_streams(hardening::H2_MAX_CONCURRENT_STREAMS)
+            .max_pending_accept_reset_streams(hardening::H2_MAX_PENDING_ACCEPT_RESET_STREAMS)
+            .max_local_error_reset_streams(hardening::H2_MAX_LOCAL_ERROR_RESET_STREAMS)
+            .keep_alive_interval(hardening::H2_KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(hardening::H2_KEEP_ALIVE_TIMEOUT);
         let builder = match self.codec {
             CodecType::Auto => builder,
             CodecType::Http1 => builder.http1_only(),
@@ -116,10 +126,19 @@ impl Listener {
             let protocol = Arc::new(AtomicU8::new(PROTO_UNKNOWN));
             let hcm = listener.hcm.clone();
             let seen = protocol.clone();
+            let watch = ConnWatch::new();
+            let streams = watch.clone();
             let service = service_fn(move |req| {
                 let hcm = hcm.clone();
                 note_protocol(&seen, req.version(), hcm.stats());
-                async move { Ok::<_, Infallible>(hcm.handle(req, conn).await) }
+                // Dropped unanswered when the client resets the stream (hyper drops this future,
+                // and with it the upstream request): that is what the reset guard counts.
+                let stream = StreamGuard::new(streams.clone());
+                async move {
+                    let response = hcm.handle(req, conn).await;
+                    stream.answered();
+                    Ok::<_, Infallible>(response)
+                }
             });
             let connection = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -130,17 +149,27 @@ impl Listener {
                 opened,
                 protocol,
             };
+            let headers_timeout = listener.request_headers_timeout;
             connections.spawn(async move {
-                if let Err(error) = connection.await {
-                    if is_protocol_error(error.as_ref()) {
-                        guard
-                            .listener
-                            .hcm
-                            .stats()
-                            .downstream_cx_protocol_error
-                            .inc();
+                let stats = guard.listener.hcm.stats();
+                match supervise(connection, &watch, headers_timeout).await {
+                    Ending::Finished(Ok(())) => {}
+                    Ending::Finished(Err(error)) => {
+                        if is_header_timeout(error.as_ref()) {
+                            stats.downstream_rq_header_timeout.inc();
+                        } else if is_protocol_error(error.as_ref()) {
+                            stats.downstream_cx_protocol_error.inc();
+                        }
+                        tracing::debug!(%remote, %error, "downstream connection error");
                     }
-                    tracing::debug!(%remote, %error, "downstream connection error");
+                    Ending::HeadersTimeout => {
+                        stats.downstream_rq_header_timeout.inc();
+                        tracing::debug!(%remote, "no request head within request_headers_timeout");
+                    }
+                    Ending::TooManyPrematureResets => {
+                        stats.downstream_rq_too_many_premature_resets.inc();
+                        tracing::info!(%remote, "closing a connection that reset too many streams early");
+                    }
                 }
                 drop(guard);
             });
@@ -189,14 +218,23 @@ impl Drop for ConnectionGuard {
 /// Envoy counts `downstream_cx_protocol_error` for malformed traffic, not for peers that
 /// simply went away.
 fn is_protocol_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    hyper_error(error).is_some_and(|h| h.is_parse() || h.is_parse_status())
+}
+
+/// hyper's `header_read_timeout` fired on an HTTP/1 request head.
+fn is_header_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    hyper_error(error).is_some_and(hyper::Error::is_timeout)
+}
+
+fn hyper_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e hyper::Error> {
     let mut source = Some(error);
     while let Some(e) = source {
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            return h.is_parse() || h.is_parse_status();
+            return Some(h);
         }
         source = e.source();
     }
-    false
+    None
 }
 
 fn note_protocol(seen: &AtomicU8, version: http::Version, stats: &HcmStats) {

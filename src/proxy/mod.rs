@@ -11,6 +11,7 @@ pub mod admin;
 pub mod body;
 pub mod cluster;
 pub mod filters;
+pub mod hardening;
 pub mod hcm;
 pub mod headers;
 pub mod listener;

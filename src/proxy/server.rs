@@ -288,7 +288,11 @@ impl Server {
                 stats: ListenerStats::new(&store, &stat_addr),
                 max_headers: hcm_config.max_headers_count as usize,
                 max_header_list_size: hcm_config.max_request_headers_kb * 1024,
-                request_headers_timeout: hcm_config.request_headers_timeout,
+                request_headers_timeout: Some(
+                    hcm_config
+                        .request_headers_timeout
+                        .unwrap_or(crate::proxy::hardening::DEFAULT_REQUEST_HEADERS_TIMEOUT),
+                ),
                 hcm,
             });
         }

@@ -496,6 +496,7 @@ impl TestDns {
 }
 
 pub mod docker;
+pub mod hostile;
 pub mod live;
 pub mod mesh;
 pub mod scripted;

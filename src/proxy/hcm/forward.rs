@@ -198,8 +198,9 @@ impl Leg<'_> {
             host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             host.stats.rq_active.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
-            // The exchange finishes this attempt's accounting whichever way it ends, unless
-            // it is retried (then it is finished here, below).
+            // Recorded before sending: whichever way the attempt ends (an answer, a timeout,
+            // the client resetting its stream and dropping this future) the exchange finishes
+            // its accounting; a retried attempt is finished here, below.
             ex.upstream = Some(UpstreamLeg {
                 cluster: core.clone(),
                 host: host.clone(),

@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderValue, LOCATION, SERVER};
+use http::header::{HeaderValue, CONNECTION, LOCATION, SERVER};
 use http::{Request, Response};
 use hyper::body::Incoming;
 
@@ -22,6 +22,7 @@ use crate::proxy::access_log::{AccessLogger, ResponseFlags};
 use crate::proxy::body::{self, Body, Observed};
 use crate::proxy::cluster::ClusterManager;
 use crate::proxy::filters::{self, Decision, FilterContext, FilterError, Filters};
+use crate::proxy::hardening::head as head_check;
 use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::local_reply;
 use crate::proxy::router::matcher::RequestView;
@@ -120,6 +121,8 @@ impl HttpConnectionManager {
         stats.downstream_rq_active.inc();
 
         let (mut parts, body) = req.into_parts();
+        // Checked on the head as received, before any header is added or removed.
+        let rejection = head_check::check(&parts, shared.config.max_headers_count as usize).err();
         let authority = request::authority(&parts);
         // Hop-by-hop headers belong to the client's connection: drop them before this hop adds
         // its own headers, so a `Connection:` nomination cannot remove what the proxy sets.
@@ -141,6 +144,9 @@ impl HttpConnectionManager {
             bytes_received,
         );
         let head = parts.method == http::Method::HEAD;
+        if let Some(rejection) = rejection {
+            return self.reject(exchange, rejection, parts.version, head);
+        }
 
         let table = shared.routes.load();
         // A Uri clone shares its bytes; path and query are borrowed from it, not copied.
@@ -244,6 +250,27 @@ impl HttpConnectionManager {
         table.mutations.apply_response(response.headers_mut());
         let response = self.with_server_header(response);
         exchange.respond(response)
+    }
+
+    /// A request head that fails [`head_check`]: a local reply, and on HTTP/1 the connection
+    /// is closed after it, as Envoy does after a codec error (the client is not speaking
+    /// HTTP the way this proxy does; what it sends next cannot be trusted).
+    fn reject(
+        &self,
+        mut exchange: Exchange,
+        rejection: head_check::HeadRejection,
+        version: http::Version,
+        head: bool,
+    ) -> Response<Body> {
+        tracing::debug!(remote = %exchange.conn.remote, %rejection, "request head rejected");
+        exchange.response_code_details = rejection.details(version);
+        let mut response = local_reply::reply(rejection.status(), "", head);
+        if version < http::Version::HTTP_2 {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        exchange.respond(self.with_server_header(response))
     }
 
     /// The `server` header rule, applied to every response, local or proxied.

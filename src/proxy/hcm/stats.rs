@@ -26,6 +26,11 @@ pub struct HcmStats {
     pub downstream_rq_ws_on_non_ws_route: Counter,
     pub downstream_rq_timeout: Counter,
     pub downstream_rq_idle_timeout: Counter,
+    /// Connections closed because a request head did not arrive within
+    /// `request_headers_timeout`.
+    pub downstream_rq_header_timeout: Counter,
+    /// Connections aborted by the premature-reset guard (HTTP/2 Rapid Reset).
+    pub downstream_rq_too_many_premature_resets: Counter,
     pub no_route: Counter,
     pub no_cluster: Counter,
     pub rq_direct_response: Counter,
@@ -73,6 +78,8 @@ impl HcmStats {
             downstream_rq_ws_on_non_ws_route: c("downstream_rq_ws_on_non_ws_route"),
             downstream_rq_timeout: c("downstream_rq_timeout"),
             downstream_rq_idle_timeout: c("downstream_rq_idle_timeout"),
+            downstream_rq_header_timeout: c("downstream_rq_header_timeout"),
+            downstream_rq_too_many_premature_resets: c("downstream_rq_too_many_premature_resets"),
             no_route: c("no_route"),
             no_cluster: c("no_cluster"),
             rq_direct_response: c("rq_direct_response"),

@@ -1,0 +1,549 @@
+//! HTTP/2 abuse at the frame level, with a hand-written client over h2c prior knowledge:
+//! Rapid Reset (CVE-2023-44487), resets of requests already sent upstream, prompt upstream
+//! cancellation, CONTINUATION floods, the stream limit, and header limits.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use support::hostile::{count_proxy_panics, h2, proxy_panics, Recorder};
+use support::*;
+
+/// The proxy's `max_concurrent_streams` (see `hardening::H2_MAX_CONCURRENT_STREAMS`).
+const MAX_CONCURRENT_STREAMS: usize = 100;
+
+/// Opens an h2c connection and completes the SETTINGS exchange; returns the split socket and
+/// a channel of every frame the proxy sends afterwards (closed at EOF).
+async fn connect(
+    addr: std::net::SocketAddr,
+) -> (OwnedWriteHalf, mpsc::UnboundedReceiver<h2::Frame>) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let mut hello = h2::PREFACE.to_vec();
+    hello.extend(h2::frame(h2::SETTINGS, 0, 0, &[]));
+    wr.write_all(&hello).await.unwrap();
+    // Wait for the server's SETTINGS and acknowledge them, so its limits are in force.
+    let mut buf = Vec::new();
+    let mut early = Vec::new();
+    'settings: loop {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), rd.read(&mut chunk))
+            .await
+            .expect("server SETTINGS in time")
+            .unwrap();
+        assert!(n > 0, "closed before SETTINGS");
+        buf.extend_from_slice(&chunk[..n]);
+        for f in h2::parse(&mut buf) {
+            let is_settings = f.kind == h2::SETTINGS && f.flags & h2::ACK == 0;
+            early.push(f);
+            if is_settings {
+                break 'settings;
+            }
+        }
+    }
+    wr.write_all(&h2::frame(h2::SETTINGS, h2::ACK, 0, &[]))
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    for f in early {
+        let _ = tx.send(f);
+    }
+    tokio::spawn(read_frames(rd, buf, tx));
+    (wr, rx)
+}
+
+async fn read_frames(
+    mut rd: OwnedReadHalf,
+    mut buf: Vec<u8>,
+    tx: mpsc::UnboundedSender<h2::Frame>,
+) {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        for f in h2::parse(&mut buf) {
+            if tx.send(f).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Collects frames until the proxy closes the connection (true) or `limit` passes (false).
+async fn until_closed(
+    rx: &mut mpsc::UnboundedReceiver<h2::Frame>,
+    limit: Duration,
+) -> (bool, Vec<h2::Frame>) {
+    let mut frames = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(f)) => frames.push(f),
+            Ok(None) => return (true, frames),
+            Err(_) => return (false, frames),
+        }
+    }
+}
+
+fn goaway(frames: &[h2::Frame]) -> Option<u32> {
+    frames
+        .iter()
+        .find(|f| f.kind == h2::GOAWAY)
+        .and_then(h2::Frame::error_code)
+}
+
+async fn settle_gauges(proxy: &Proxy) {
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            proxy
+                .counter("http.ingress_http.downstream_rq_active")
+                .await
+                == 0
+                && proxy.counter("cluster.up.upstream_rq_active").await == 0
+        })
+        .await,
+        "active request gauges return to zero"
+    );
+}
+
+async fn probe(proxy: &Proxy) {
+    let r = get(&h2c(), &proxy.url("/probe")).await;
+    assert_eq!(r.status(), 200, "the proxy still serves");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rapid_reset_costs_at_most_max_concurrent_streams_upstream_requests() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+
+    let mut sent = 0u32;
+    'flood: for batch in 0..100u32 {
+        let mut bytes = Vec::new();
+        for i in 0..100u32 {
+            let id = 1 + 2 * (batch * 100 + i);
+            bytes.extend(h2::frame(
+                h2::HEADERS,
+                h2::END_HEADERS | h2::END_STREAM,
+                id,
+                &h2::get(&format!("/rr/{id}")),
+            ));
+            bytes.extend(h2::rst(id, h2::CANCEL));
+        }
+        if wr.write_all(&bytes).await.is_err() {
+            break 'flood;
+        }
+        sent += 100;
+    }
+    let (was_closed, frames) = until_closed(&mut rx, Duration::from_secs(15)).await;
+    assert!(
+        was_closed,
+        "the connection is closed (GOAWAY {:?}) after {sent} HEADERS+RST_STREAM pairs",
+        goaway(&frames)
+    );
+    // Requests already on their way upstream may still land: let them, then count.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let upstream = rec.count();
+    eprintln!(
+        "rapid reset: {sent} pairs written, GOAWAY {:?}, {upstream} upstream requests",
+        goaway(&frames)
+    );
+    assert!(
+        upstream <= MAX_CONCURRENT_STREAMS,
+        "{upstream} upstream requests for {sent} reset streams"
+    );
+    settle_gauges(&proxy).await;
+    probe(&proxy).await;
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resetting_most_streams_after_they_reach_the_upstream_closes_the_connection() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+
+    // Batches of 50 held requests, each reset 100 ms later (well within Envoy's 1 s premature
+    // lifetime), until the proxy gives up on the connection: Envoy's rule closes it at the
+    // 250th premature reset, so within 5 batches; 20 is the test's own bound.
+    let mut next = 1u32;
+    let mut batches = 0;
+    let mut was_closed = false;
+    for _ in 0..20 {
+        let ids: Vec<u32> = (0..50).map(|i| next + 2 * i).collect();
+        next += 100;
+        let mut heads = Vec::new();
+        for id in &ids {
+            heads.extend(h2::frame(
+                h2::HEADERS,
+                h2::END_HEADERS | h2::END_STREAM,
+                *id,
+                &h2::get(&format!("/hold/{id}")),
+            ));
+        }
+        if wr.write_all(&heads).await.is_err() {
+            was_closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let resets: Vec<u8> = ids.iter().flat_map(|id| h2::rst(*id, h2::CANCEL)).collect();
+        if wr.write_all(&resets).await.is_err() {
+            was_closed = true;
+            break;
+        }
+        batches += 1;
+        let (closed, _) = until_closed(&mut rx, Duration::from_millis(200)).await;
+        if closed {
+            was_closed = true;
+            break;
+        }
+    }
+    if !was_closed {
+        was_closed = until_closed(&mut rx, Duration::from_secs(5)).await.0;
+    }
+    eprintln!(
+        "premature resets: closed {was_closed} after {batches} batches, {} upstream requests",
+        rec.count()
+    );
+    assert!(was_closed, "still open after {batches} batches of resets");
+    assert!(batches <= 6, "closed only after {batches} batches");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            proxy
+                .counter("http.ingress_http.downstream_rq_too_many_premature_resets")
+                .await
+                == 1
+        })
+        .await
+    );
+    settle_gauges(&proxy).await;
+    // The requests that reached the upstream were cancelled there, not left running.
+    let tx_reset = proxy.counter("cluster.up.upstream_rq_tx_reset").await;
+    assert!(tx_reset >= 1, "upstream_rq_tx_reset = {tx_reset}");
+    assert!(
+        proxy
+            .counter("http.ingress_http.downstream_rq_rx_reset")
+            .await
+            >= 250
+    );
+    probe(&proxy).await;
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+}
+
+/// An upstream on a raw socket that reports when a request head arrived and when the proxy
+/// closed the connection.
+async fn watching_upstream() -> (
+    std::net::SocketAddr,
+    mpsc::UnboundedReceiver<(&'static str, Instant)>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut held = tokio::task::JoinSet::new();
+        while let Ok((mut s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            held.spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = tx.send(("head", Instant::now()));
+                loop {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                let _ = tx.send(("closed", Instant::now()));
+            });
+        }
+    });
+    (addr, rx, task)
+}
+
+async fn next_event(
+    rx: &mut mpsc::UnboundedReceiver<(&'static str, Instant)>,
+) -> (&'static str, Instant) {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("upstream event in time")
+        .expect("upstream running")
+}
+
+#[tokio::test]
+async fn a_reset_stream_cancels_its_upstream_request_at_once() {
+    count_proxy_panics();
+    let (addr, mut events, upstream) = watching_upstream().await;
+    let proxy = proxy_to(&[addr], "", "").await;
+    let (mut wr, _rx) = connect(proxy.first_listener()).await;
+    wr.write_all(&h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        1,
+        &h2::get("/hold"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_event(&mut events).await.0, "head");
+    let reset_at = Instant::now();
+    wr.write_all(&h2::rst(1, h2::CANCEL)).await.unwrap();
+    let (what, at) = next_event(&mut events).await;
+    assert_eq!(what, "closed");
+    let took = at.duration_since(reset_at);
+    assert!(
+        took < Duration::from_secs(2),
+        "upstream closed after {took:?}"
+    );
+
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            proxy.counter("cluster.up.upstream_rq_tx_reset").await == 1
+        })
+        .await,
+        "upstream_rq_tx_reset counts the cancelled request"
+    );
+    assert_eq!(
+        proxy
+            .counter("http.ingress_http.downstream_rq_rx_reset")
+            .await,
+        1
+    );
+    settle_gauges(&proxy).await;
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+    upstream.abort();
+}
+
+#[tokio::test]
+async fn an_http1_client_going_away_cancels_its_upstream_request() {
+    count_proxy_panics();
+    let (addr, mut events, upstream) = watching_upstream().await;
+    let proxy = proxy_to(&[addr], "", "").await;
+    let mut client = TcpStream::connect(proxy.first_listener()).await.unwrap();
+    client
+        .write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut events).await.0, "head");
+    let gone_at = Instant::now();
+    drop(client);
+    let (what, at) = next_event(&mut events).await;
+    assert_eq!(what, "closed");
+    let took = at.duration_since(gone_at);
+    assert!(
+        took < Duration::from_secs(2),
+        "upstream closed after {took:?}"
+    );
+    settle_gauges(&proxy).await;
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+    upstream.abort();
+}
+
+#[tokio::test]
+async fn a_continuation_flood_is_cut_off() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    wr.write_all(&h2::frame(h2::HEADERS, 0, 1, &h2::get("/flood")))
+        .await
+        .unwrap();
+    // Endless CONTINUATION frames without END_HEADERS; 100 000 of them (≈ 10 MB) is the
+    // test's bound, far past any sane header block.
+    let piece = h2::frame(
+        h2::CONTINUATION,
+        0,
+        1,
+        &h2::block(&[("x-flood", &"a".repeat(80))]),
+    );
+    let batch: Vec<u8> = piece
+        .iter()
+        .copied()
+        .cycle()
+        .take(piece.len() * 100)
+        .collect();
+    let mut frames_sent = 0;
+    let writer = async {
+        for _ in 0..1_000 {
+            if wr.write_all(&batch).await.is_err() {
+                break;
+            }
+            frames_sent += 100;
+        }
+    };
+    let (closed, frames) = tokio::select! {
+        r = until_closed(&mut rx, Duration::from_secs(20)) => r,
+        () = writer => until_closed(&mut rx, Duration::from_secs(10)).await,
+    };
+    eprintln!(
+        "CONTINUATION flood: {frames_sent} frames written, closed {closed}, GOAWAY {:?}",
+        goaway(&frames)
+    );
+    assert!(
+        closed,
+        "connection still open after {frames_sent} CONTINUATION frames"
+    );
+    if let Some(code) = goaway(&frames) {
+        // ENHANCE_YOUR_CALM (too many continuations) or COMPRESSION_ERROR/PROTOCOL_ERROR.
+        assert_ne!(code, 0, "a flood is not a graceful close");
+    }
+    assert_eq!(
+        rec.count(),
+        0,
+        "the endless header block never became a request"
+    );
+    probe(&proxy).await;
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn streams_beyond_max_concurrent_streams_are_refused() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    let mut heads = Vec::new();
+    for i in 0..MAX_CONCURRENT_STREAMS as u32 {
+        let id = 1 + 2 * i;
+        heads.extend(h2::frame(
+            h2::HEADERS,
+            h2::END_HEADERS | h2::END_STREAM,
+            id,
+            &h2::get(&format!("/hold/{id}")),
+        ));
+    }
+    wr.write_all(&heads).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            rec.count() == MAX_CONCURRENT_STREAMS
+        })
+        .await,
+        "all {MAX_CONCURRENT_STREAMS} held requests reach the upstream ({} did)",
+        rec.count()
+    );
+    let extra = 1 + 2 * MAX_CONCURRENT_STREAMS as u32;
+    wr.write_all(&h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        extra,
+        &h2::get("/hold/one-too-many"),
+    ))
+    .await
+    .unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(f) = rx.recv().await {
+            if f.stream == extra && f.kind == h2::RST_STREAM {
+                return f.error_code();
+            }
+        }
+        None
+    })
+    .await
+    .expect("an answer for the extra stream");
+    assert_eq!(refused, Some(h2::REFUSED_STREAM));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        rec.count(),
+        MAX_CONCURRENT_STREAMS,
+        "the refused stream went nowhere"
+    );
+    drop(wr);
+    settle_gauges(&proxy).await;
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn header_limits_hold_on_http2() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+
+    // 101 headers: max_headers_count (100) → 431 from the HCM, before any routing.
+    let mut req = Request::get(proxy.url("/many"));
+    for i in 0..101 {
+        req = req.header(format!("x-h{i}"), "v");
+    }
+    let r = h2c()
+        .request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+
+    // A URI past the limit → 414.
+    let long = format!("/{}", "u".repeat(9 * 1024));
+    let r = get(&h2c(), &proxy.url(&long)).await;
+    assert_eq!(r.status(), 414);
+
+    // A header list over max_request_headers_kb (60 KiB): h2 answers 431 or resets the stream.
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    let big = "b".repeat(1024);
+    let mut headers = vec![
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/big"),
+        (":authority", "hostile.test"),
+    ];
+    let names: Vec<String> = (0..70).map(|i| format!("x-big-{i}")).collect();
+    for n in &names {
+        headers.push((n.as_str(), big.as_str()));
+    }
+    let block = h2::block(&headers);
+    let (first, rest) = block.split_at(16_000);
+    let mut bytes = h2::frame(h2::HEADERS, h2::END_STREAM, 1, first);
+    let chunks: Vec<&[u8]> = rest.chunks(16_000).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        let flags = if i + 1 == chunks.len() {
+            h2::END_HEADERS
+        } else {
+            0
+        };
+        bytes.extend(h2::frame(h2::CONTINUATION, flags, 1, c));
+    }
+    wr.write_all(&bytes).await.unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(f) = rx.recv().await {
+            if f.stream == 1 && (f.kind == h2::HEADERS || f.kind == h2::RST_STREAM) {
+                return Some(f.kind);
+            }
+            if f.kind == h2::GOAWAY {
+                return Some(f.kind);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the oversized request is answered");
+    eprintln!("oversized header list answered with frame type {answered:?}");
+    assert!(answered.is_some(), "closed without an answer");
+    assert_eq!(
+        rec.count(),
+        0,
+        "no oversized or over-count request reached the upstream"
+    );
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+}
