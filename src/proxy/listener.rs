@@ -50,6 +50,8 @@ pub struct Listener {
     /// HCM `request_headers_timeout`; Envoy leaves it off by default, and so does the listener
     /// (hyper would otherwise arm a 30 s timer for every request head).
     pub request_headers_timeout: Option<std::time::Duration>,
+    /// The filter chain's `DownstreamTlsContext`: connections are TLS, handshaken on first read.
+    pub tls: Option<crate::proxy::tls::server::Acceptor>,
 }
 
 /// Which protocol a connection turned out to speak, learned from its first request, so the
@@ -102,10 +104,14 @@ impl Listener {
                 _ = drain.changed() => break,
             };
             let _ = stream.set_nodelay(true);
+            let stream = match &listener.tls {
+                Some(tls) => tls.accept(stream),
+                None => crate::proxy::tls::server::DownstreamStream::Plain(stream),
+            };
             let conn = ConnInfo {
                 remote,
                 local: listener.local_addr,
-                tls: false,
+                tls: listener.tls.is_some(),
             };
             let opened = Instant::now();
             listener.stats.downstream_cx_total.inc();

@@ -19,6 +19,7 @@ pub mod router;
 pub mod server;
 pub mod stats;
 mod stats_scope;
+pub mod tls;
 pub mod upstream;
 
 #[cfg(test)]

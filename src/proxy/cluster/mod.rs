@@ -50,6 +50,8 @@ pub struct ClusterCore {
     pub hosts: ArcSwap<HostSet>,
     pub lb_policy: lb::Policy,
     pub breakers: circuit_breaker::Breakers,
+    /// The `UpstreamTlsContext`, when the cluster has one.
+    pub tls: Option<crate::proxy::tls::client::Connector>,
 }
 
 impl ClusterCore {
