@@ -105,6 +105,30 @@ pub fn front_proxy_v2(mesh: &Mesh) {
     }
 }
 
+/// Seed 001's getting-started proxy: its HTTPS upstream (the sample app standing in for
+/// google.com) answers through the proxy, which spoke TLS to it with the configured SNI and
+/// the rewritten host; the cluster's ssl stats show the handshake.
+pub fn getting_started(mesh: &Mesh) {
+    let proxy = mesh.port("envoy", 10000);
+    let (status, body) = get(proxy, "/", None).unwrap();
+    assert_eq!((status, body.as_str()), (200, "Hello, World!"));
+    let (status, body) = get(proxy, "/echo", None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["headers"]["host"], "www.google.com", "{echo}");
+    assert_eq!(echo["tls"]["sni"], "www.google.com", "{echo}");
+    assert_eq!(echo["tls"]["alpn"], "http/1.1", "{echo}");
+    let (_, stats) = get(mesh.port("envoy", 9901), "/stats?filter=ssl", None).unwrap();
+    assert!(
+        stats.contains("cluster.service_google.ssl.handshake: 1"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("cluster.service_google.ssl.connection_error: 0"),
+        "{stats}"
+    );
+}
+
 /// Seed 000: the gateway's two curls, and /user balanced over both User pods.
 pub fn sidecar_grpc(mesh: &Mesh) {
     let gateway = mesh.port("gateway", 10000);
