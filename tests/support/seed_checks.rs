@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::mesh::{get, hostname_of, wait_for, Mesh};
+use super::mesh::{get, get_https, hostname_of, wait_for, Mesh};
 
 /// Envoy's front-proxy sandbox: its curl checks, balancing over service1's two replicas, and
 /// the /trace chain through service1's sidecar to service2.
@@ -87,6 +87,14 @@ pub fn front_proxy(mesh: &Mesh) {
     assert!(
         logged.is_some(),
         "the access log line for /service/2 never showed in `meshsim logs`"
+    );
+    // The sandbox's HTTPS check, `curl https://localhost:8443/service/1 -k` (last: the counts
+    // above are for the plain requests).
+    let (status, body) = get_https(mesh.port("front-envoy", 8443), "/service/1").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with("Hello from behind Envoy (service 1)!"),
+        "{body}"
     );
 }
 

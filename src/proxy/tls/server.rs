@@ -41,10 +41,7 @@ impl Acceptor {
 
     /// Wraps an accepted socket; the handshake happens on first use.
     pub fn accept(&self, stream: TcpStream) -> DownstreamStream {
-        DownstreamStream::Handshaking {
-            accept: self.acceptor.accept(stream),
-            stats: self.stats.clone(),
-        }
+        DownstreamStream::Handshaking(Box::new((self.acceptor.accept(stream), self.stats.clone())))
     }
 }
 
@@ -92,10 +89,8 @@ pub fn server_config(tls: &DownstreamTls) -> Result<ServerConfig, TlsError> {
 /// What a listener serves HTTP on: the plain socket, or TLS over it.
 pub enum DownstreamStream {
     Plain(TcpStream),
-    Handshaking {
-        accept: Accept<TcpStream>,
-        stats: SslStats,
-    },
+    /// Boxed: a handshake in progress holds the whole rustls state machine.
+    Handshaking(Box<(Accept<TcpStream>, SslStats)>),
     Tls(Box<TlsStream<TcpStream>>),
     /// The handshake failed; every further operation fails too.
     Failed,
@@ -104,7 +99,8 @@ pub enum DownstreamStream {
 impl DownstreamStream {
     /// Drives the handshake; `Ready(Ok)` once the stream is usable.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let DownstreamStream::Handshaking { accept, stats } = self {
+        if let DownstreamStream::Handshaking(handshake) = self {
+            let (accept, stats) = &mut **handshake;
             match ready!(Pin::new(accept).poll(cx)) {
                 Ok(stream) => {
                     stats.completed(stream.get_ref().1);
