@@ -454,6 +454,9 @@ impl LocalRun {
         self.kill_pod(service, replica).await;
         if let Some(gone) = self.forwarders.remove(&(service.to_string(), replica)) {
             let _ = gone.send(true);
+            // Each forwarder drops its listener as it drops its receiver: wait for that, so a
+            // restart right after can bind the same host port again.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), gone.closed()).await;
         }
         self.state
             .lock()
