@@ -5,11 +5,13 @@
 //! - [`config`]: Envoy configs (v3, v2, v1) → one normalised model, with diagnostics.
 //! - [`proxy`]: the Envoy-compatible data plane (listeners, HTTP connection manager, router,
 //!   clusters, load balancing, upstream pools, access log, stats, admin API).
+//! - [`certs`]: throwaway CA and server certificates for runs with TLS services (rcgen).
 //! - [`dns`]: the resolver the proxy uses and the embedded DNS server for local runs.
 //! - [`cli`]: command-line definitions, including the `envoy` multi-call personality.
 //! - [`commands`]: one module per command, from parsed arguments to an exit code.
 #![forbid(unsafe_code)]
 
+pub mod certs;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -169,7 +169,8 @@ fn rds_routes_are_dynamic_and_private_keys_redacted() {
 }
 
 /// The dumped bootstrap is itself a config meshsim loads, cleanly, to the same model: copying
-/// from `/config_dump` is how a v1/v2 user gets a v3 config.
+/// from `/config_dump` is how a v1/v2 user gets a v3 config. Private keys are dumped as
+/// `[redacted]`, which (as in Envoy) does not load: the copy needs its keys put back.
 #[test]
 fn dumped_bootstrap_reloads_to_the_same_model() {
     for rel in [
@@ -180,7 +181,29 @@ fn dumped_bootstrap_reloads_to_the_same_model() {
         "v3/front-proxy-2020.yaml",
     ] {
         let original = load_file(&fixture(rel)).unwrap().bootstrap;
-        let dumped = config_dump(&original)["configs"][0]["bootstrap"].to_string();
+        let mut dumped = config_dump(&original)["configs"][0]["bootstrap"].to_string();
+        let keys: Vec<String> = original
+            .listeners
+            .iter()
+            .flat_map(|l| &l.filter_chains)
+            .filter_map(|c| c.tls.as_ref())
+            .flat_map(|t| &t.common.certificates)
+            .map(|(_, key)| String::from_utf8(key.bytes.clone()).unwrap())
+            .collect();
+        if !keys.is_empty() {
+            let err = load_str("dump.json", &dumped, Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("private_key (inline) holds no PEM private key"),
+                "{rel}: {err}"
+            );
+            for key in keys {
+                let redacted = serde_json::to_string("[redacted]").unwrap();
+                let restored = serde_json::to_string(&key).unwrap();
+                dumped = dumped.replacen(&redacted, &restored, 1);
+            }
+        }
         let reloaded = match load_str("dump.json", &dumped, Path::new(".")) {
             Ok(l) => l,
             Err(e) => panic!("{rel}: {e}\n{dumped}"),
@@ -191,17 +214,6 @@ fn dumped_bootstrap_reloads_to_the_same_model() {
             "{rel}: {:?}",
             reloaded.report
         );
-        let mut expected = original.clone();
-        // Private keys are redacted in dumps.
-        for l in &mut expected.listeners {
-            for c in &mut l.filter_chains {
-                if let Some(t) = &mut c.tls {
-                    for (_, key) in &mut t.common.certificates {
-                        key.bytes = b"[redacted]".to_vec();
-                    }
-                }
-            }
-        }
-        assert_eq!(reloaded.bootstrap, expected, "{rel}");
+        assert_eq!(reloaded.bootstrap, original, "{rel}");
     }
 }

@@ -192,6 +192,35 @@ const CASES: &[Expected] = &[
         )],
     ),
     (
+        "tls-bad-pem.yaml",
+        &[
+            (
+                "certificate_chain (file `../tls/not-a-cert.pem`) holds no PEM certificate",
+                29,
+                15,
+                None,
+            ),
+            (
+                "private_key (file `../tls/ca.crt`) holds no PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC)",
+                30,
+                15,
+                None,
+            ),
+            (
+                "trusted_ca (inline) is not valid PEM: base64 decode error: InvalidCharacter(33)",
+                48,
+                13,
+                None,
+            ),
+            (
+                "`private_key` is not the key of the first certificate in `certificate_chain`",
+                65,
+                13,
+                Some("`private_key` must be the key of the first certificate in `certificate_chain` (RSA, ECDSA P-256/P-384 or Ed25519)"),
+            ),
+        ],
+    ),
+    (
         "missing-filename-data-source.yaml",
         &[
             (

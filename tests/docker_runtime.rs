@@ -90,6 +90,7 @@ fn proxy(role: Role, file: &str, yaml: String) -> Container {
             args: vec!["--concurrency".into(), "1".into()],
         },
         env: vec![("MESHSIM_TEST".into(), "1".into())],
+        files: vec![],
     }
 }
 
@@ -491,6 +492,7 @@ async fn a_missing_user_image_is_named_and_nothing_is_created() {
             command: None,
         },
         env: vec![],
+        files: vec![],
     };
     let plan = plan(&run, vec![pod("ghost", 1, vec![ghost], vec![])], false);
     let err = docker.launch(&plan, &image).await.unwrap_err();
@@ -569,6 +571,7 @@ async fn a_launch_failing_midway_rolls_back() {
             command: Some(vec!["/no/such/binary".into()]),
         },
         env: vec![],
+        files: vec![],
     };
     let pods = vec![
         pod(
@@ -612,6 +615,7 @@ async fn janitor_reaps_runs_of_dead_owners_only() {
                 command: Some(vec!["/usr/local/bin/meshsim".into(), "--help".into()]),
             },
             env: vec![],
+            files: vec![],
         };
         pod(service, 1, vec![c], vec![])
     };

@@ -32,8 +32,8 @@ fn shipped_scenarios_are_valid() {
         }
     }
     assert_eq!(
-        checked, 4,
-        "front-proxy, front-proxy-v2, sidecar-grpc, edge-envoy"
+        checked, 5,
+        "front-proxy, front-proxy-v2, getting-started, sidecar-grpc, edge-envoy"
     );
 }
 

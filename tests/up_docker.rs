@@ -70,6 +70,14 @@ async fn front_proxy_v2() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn getting_started() {
+    let Some(mesh) = docker_up("getting-started").await else {
+        return;
+    };
+    check_and_down(mesh, seed_checks::getting_started).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sidecar_grpc() {
     let Some(mesh) = docker_up("sidecar-grpc").await else {
         return;

@@ -20,6 +20,12 @@ fn front_proxy_v2() {
 }
 
 #[test]
+fn getting_started() {
+    let mesh = Mesh::up("local", "getting-started");
+    seed_checks::getting_started(&mesh);
+}
+
+#[test]
 fn sidecar_grpc() {
     let mesh = Mesh::up("local", "sidecar-grpc");
     seed_checks::sidecar_grpc(&mesh);

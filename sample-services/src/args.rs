@@ -74,6 +74,15 @@ pub struct ServiceArgs {
     /// in percent: 503 or 503:10.
     #[arg(long, env = "FAULT_STATUS", value_name = "SPEC", value_parser = StatusFault::parse)]
     pub fault_status: Option<StatusFault>,
+
+    /// Serve HTTPS (h2 and http/1.1 by ALPN) with this PEM certificate chain; needs
+    /// --tls-key.
+    #[arg(long, env = "TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl ServiceArgs {
@@ -89,6 +98,8 @@ impl ServiceArgs {
             upstream: None,
             fault_delay: None,
             fault_status: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 

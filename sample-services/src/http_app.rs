@@ -204,9 +204,14 @@ impl HttpApp {
         }
 
         let identity = &self.common.identity;
+        let tls = parts.extensions.get::<crate::tls::TlsInfo>();
         json(
             StatusCode::OK,
             &Echo {
+                tls: tls.map(|t| EchoTls {
+                    sni: t.sni.as_deref(),
+                    alpn: t.alpn.as_deref(),
+                }),
                 method: parts.method.as_str(),
                 path: parts.uri.path(),
                 query: parts.uri.query().unwrap_or(""),
@@ -230,4 +235,13 @@ struct Echo<'a> {
     hostname: &'a str,
     ip: String,
     service_name: &'a str,
+    /// Only on an HTTPS port: what the client's handshake asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<EchoTls<'a>>,
+}
+
+#[derive(Serialize)]
+struct EchoTls<'a> {
+    sni: Option<&'a str>,
+    alpn: Option<&'a str>,
 }

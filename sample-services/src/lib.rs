@@ -22,6 +22,7 @@ mod identity;
 mod next_hop;
 pub mod proto;
 mod server;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -120,6 +121,10 @@ pub async fn serve(
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     };
     let common = Arc::new(Common::new(identity, args.effective_service_name())?);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let dialer = Dialer {
         pod_ip: args.pod_ip,
     };
@@ -133,16 +138,16 @@ pub async fn serve(
                     status: args.fault_status,
                 }),
             };
-            serve_app(Arc::new(app), common, listener, shutdown).await
+            serve_app(Arc::new(app), common, listener, tls, shutdown).await
         }
-        Kind::Grpc => serve_app(Arc::new(GrpcApp), common, listener, shutdown).await,
+        Kind::Grpc => serve_app(Arc::new(GrpcApp), common, listener, tls, shutdown).await,
         Kind::Gateway => {
             let upstream = args.effective_upstream();
             let app = GatewayApp {
                 client: GatewayClient::new(upstream.clone(), dialer),
                 upstream,
             };
-            serve_app(Arc::new(app), common, listener, shutdown).await
+            serve_app(Arc::new(app), common, listener, tls, shutdown).await
         }
     }
 }

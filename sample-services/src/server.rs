@@ -104,6 +104,7 @@ pub async fn serve_app<A: App>(
     app: Arc<A>,
     common: Arc<Common>,
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     // auto: HTTP/1.1, or HTTP/2 when the connection opens with the h2 preface — Envoy
@@ -132,6 +133,23 @@ pub async fn serve_app<A: App>(
         // Small request/response exchanges: don't let Nagle hold them back.
         let _ = stream.set_nodelay(true);
         let (app, common) = (app.clone(), common.clone());
+        if let Some(acceptor) = &tls {
+            // The handshake runs in the connection's task, never in the accept loop.
+            let (acceptor, builder, watcher) =
+                (acceptor.clone(), builder.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                let Some((stream, info)) = crate::tls::accept(&acceptor, stream).await else {
+                    return;
+                };
+                let service = service_fn(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(info.clone());
+                    dispatch(app.clone(), common.clone(), request)
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                let _ = watcher.watch(connection.into_owned()).await;
+            });
+            continue;
+        }
         let service = service_fn(move |request| dispatch(app.clone(), common.clone(), request));
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

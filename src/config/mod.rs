@@ -17,6 +17,7 @@ pub mod dump;
 pub mod model;
 pub mod node;
 pub mod overlay;
+pub mod pem;
 pub mod v1;
 pub mod validate;
 pub mod xds_bundle;

@@ -53,6 +53,8 @@ pub struct Listener {
     /// ([`hardening::DEFAULT_REQUEST_HEADERS_TIMEOUT`]); bounds every HTTP/1 request head and
     /// the wait for a connection's first request.
     pub request_headers_timeout: Option<std::time::Duration>,
+    /// The filter chain's `DownstreamTlsContext`: connections are TLS, handshaken on first read.
+    pub tls: Option<crate::proxy::tls::server::Acceptor>,
 }
 
 /// Which protocol a connection turned out to speak, learned from its first request, so the
@@ -112,10 +114,14 @@ impl Listener {
                 _ = drain.changed() => break,
             };
             let _ = stream.set_nodelay(true);
+            let stream = match &listener.tls {
+                Some(tls) => tls.accept(stream),
+                None => crate::proxy::tls::server::DownstreamStream::Plain(stream),
+            };
             let conn = ConnInfo {
                 remote,
                 local: listener.local_addr,
-                tls: false,
+                tls: listener.tls.is_some(),
             };
             let opened = Instant::now();
             listener.stats.downstream_cx_total.inc();

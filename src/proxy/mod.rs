@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod server;
 pub mod stats;
 mod stats_scope;
+pub mod tls;
 pub mod upstream;
 
 #[cfg(test)]

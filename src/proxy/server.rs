@@ -88,6 +88,12 @@ pub enum ServerError {
         #[source]
         source: HcmError,
     },
+    #[error("listener `{listener}`: TLS: {source}")]
+    Tls {
+        listener: String,
+        #[source]
+        source: crate::proxy::tls::TlsError,
+    },
     #[error(transparent)]
     Clusters(#[from] ClusterManagerError),
     #[error("access log `{path}`: {source}")]
@@ -252,13 +258,27 @@ impl Server {
             let stat_addr = SocketAddr::new(ip, local_addr.port())
                 .to_string()
                 .replace(':', "_");
-            if l.filter_chains.iter().any(|c| c.tls.is_some()) {
+            let chain = l.filter_chains.first();
+            if l.filter_chains.len() > 1 {
                 tracing::warn!(
                     listener = %l.name,
-                    "downstream TLS (transport_socket / tls_context) is not implemented in this meshsim version yet; this listener serves plaintext HTTP"
+                    "only the first filter chain is served (filter_chain_match is not simulated)"
                 );
             }
-            let chain = l.filter_chains.first();
+            let tls = match chain.and_then(|c| c.tls.as_ref()) {
+                Some(t) => Some(
+                    crate::proxy::tls::server::Acceptor::new(
+                        t,
+                        &store,
+                        &format!("listener.{stat_addr}."),
+                    )
+                    .map_err(|source| ServerError::Tls {
+                        listener: l.name.clone(),
+                        source,
+                    })?,
+                ),
+                None => None,
+            };
             let Some(NetworkFilter::HttpConnectionManager(hcm_config)) =
                 chain.and_then(|c| c.filters.first())
             else {
@@ -293,6 +313,7 @@ impl Server {
                         .request_headers_timeout
                         .unwrap_or(crate::proxy::hardening::DEFAULT_REQUEST_HEADERS_TIMEOUT),
                 ),
+                tls,
                 hcm,
             });
         }

@@ -114,6 +114,22 @@ pub struct Container {
     pub program: Program,
     /// Extra environment, in order.
     pub env: Vec<(String, String)>,
+    /// Files the container needs besides its config (a TLS service's certificate and key, the
+    /// run's CA), each announced by an environment variable holding its path.
+    pub files: Vec<PodFile>,
+}
+
+/// A file generated for a run and handed to a container. Docker copies it to `container_path`
+/// through the API (no bind mounts); the local runtime writes it under the run's state
+/// directory. Either way the container's environment gets `env=<where it is>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFile {
+    /// `/etc/meshsim/tls/<name>`.
+    pub container_path: String,
+    pub env: String,
+    pub contents: Vec<u8>,
+    /// Private keys are 0600, the rest 0644.
+    pub private: bool,
 }
 
 /// What a container runs. Runtimes turn this into a command line: inside the meshsim image the

@@ -31,7 +31,7 @@ const SERVICE: Message = Message {
 
 const APP: Message = Message {
     name: "App",
-    fields: &["sample", "image", "command", "env", "port", "args"],
+    fields: &["sample", "image", "command", "env", "port", "args", "tls"],
     ignored: &[],
 };
 
@@ -251,11 +251,16 @@ fn app(d: &mut Decoder, f: &Field) -> Option<App> {
         .get("args")
         .map(|a| scalars::strings(d, &a))
         .unwrap_or_default();
+    let tls = o
+        .get("tls")
+        .and_then(|t| scalars::bool(d, &t))
+        .unwrap_or(false);
     Some(App {
         source,
         env,
         port,
         args,
+        tls,
     })
 }
 

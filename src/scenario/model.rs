@@ -55,6 +55,11 @@ pub struct App {
     pub port: Option<u16>,
     /// Extra arguments (samples: `meshsim service` flags).
     pub args: Vec<String>,
+    /// `tls: true`: `meshsim up` generates a certificate for the service's DNS name, signed by
+    /// the run's CA, and hands it over as `TLS_CERT`/`TLS_KEY` (files; a sample then serves
+    /// HTTPS, h2 and http/1.1 by ALPN). Every container of such a run gets the CA as
+    /// `MESHSIM_TLS_CA`.
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use crate::config::model::DiscoveryType;
 
-use crate::runtime::{ConfigFile, Container, Plan, Pod, PortPurpose, PortSpec, Program, Role};
+use crate::runtime::{
+    ConfigFile, Container, Plan, Pod, PodFile, PortPurpose, PortSpec, Program, Role,
+};
 
 use super::check::{app_port, Configs};
 use super::model::*;
@@ -25,11 +27,15 @@ pub fn plan(
     run_id: String,
     detached: bool,
 ) -> std::io::Result<Plan> {
+    let tls = run_tls(scenario, &run_id)?;
     let mut pods = Vec::new();
     for service in &scenario.services {
         let wave = wave(scenario, configs, service);
         for replica in 1..=service.replicas {
             let mut pod = pod(service, replica, configs)?;
+            if let Some(tls) = &tls {
+                tls.hand_out(service, &mut pod);
+            }
             pod.wave = wave;
             pods.push(pod);
         }
@@ -114,6 +120,14 @@ pub fn replica(
     };
     let mut pod = pod(spec, replica, configs)?;
     let planned = plan.pods.iter().find(|p| p.service == service);
+    // The same certificate as the other replicas (it names the service, which they share).
+    if let Some(planned) = planned {
+        for container in &mut pod.containers {
+            if let Some(same) = planned.containers.iter().find(|c| c.role == container.role) {
+                container.files = same.files.clone();
+            }
+        }
+    }
     pod.wave = planned.map_or_else(|| wave(scenario, configs, spec), |p| p.wave);
     if let Some(planned) = planned {
         for port in &mut pod.ports {
@@ -127,6 +141,76 @@ pub fn replica(
         }
     }
     Ok(Some(pod))
+}
+
+/// Where generated TLS files go inside a container.
+const TLS_DIR: &str = "/etc/meshsim/tls";
+
+/// The TLS material of a run with `tls: true` apps: a CA made for this run, and a
+/// certificate per TLS service for its DNS name (and `localhost`), signed by it.
+struct RunTls {
+    ca: PodFile,
+    services: HashMap<String, (PodFile, PodFile)>,
+}
+
+fn run_tls(scenario: &Scenario, run_id: &str) -> std::io::Result<Option<RunTls>> {
+    let tls_services: Vec<&Service> = scenario
+        .services
+        .iter()
+        .filter(|s| matches!(&s.body, ServiceBody::App { app, .. } if app.tls))
+        .collect();
+    if tls_services.is_empty() {
+        return Ok(None);
+    }
+    let ca = crate::certs::Ca::new(&format!("meshsim run {run_id} CA"))
+        .map_err(std::io::Error::other)?;
+    let file = |name: &str, env: &str, contents: String, private: bool| PodFile {
+        container_path: format!("{TLS_DIR}/{name}"),
+        env: env.to_string(),
+        contents: contents.into_bytes(),
+        private,
+    };
+    let mut services = HashMap::new();
+    for service in tls_services {
+        let issued = ca
+            .issue(&[service.name.as_str(), "localhost"])
+            .map_err(std::io::Error::other)?;
+        services.insert(
+            service.name.clone(),
+            (
+                file(
+                    &format!("{}.crt", service.name),
+                    "TLS_CERT",
+                    issued.cert_pem,
+                    false,
+                ),
+                file(
+                    &format!("{}.key", service.name),
+                    "TLS_KEY",
+                    issued.key_pem,
+                    true,
+                ),
+            ),
+        );
+    }
+    Ok(Some(RunTls {
+        ca: file("ca.crt", "MESHSIM_TLS_CA", ca.cert_pem(), false),
+        services,
+    }))
+}
+
+impl RunTls {
+    /// The CA to every container; the service's certificate and key to its app.
+    fn hand_out(&self, service: &Service, pod: &mut Pod) {
+        for container in &mut pod.containers {
+            container.files.push(self.ca.clone());
+            if container.role == Role::App {
+                if let Some((cert, key)) = self.services.get(&service.name) {
+                    container.files.extend([cert.clone(), key.clone()]);
+                }
+            }
+        }
+    }
 }
 
 fn pod(service: &Service, replica: u32, configs: &Configs) -> std::io::Result<Pod> {
@@ -204,6 +288,7 @@ fn app_container(app: &App) -> Container {
         role: Role::App,
         program,
         env: app.env.clone(),
+        files: Vec::new(),
     }
 }
 
@@ -242,6 +327,7 @@ fn proxy_container(
             args,
         },
         env: Vec::new(),
+        files: Vec::new(),
     })
 }
 

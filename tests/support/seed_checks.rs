@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::mesh::{get, hostname_of, wait_for, Mesh};
+use super::mesh::{get, get_https, hostname_of, wait_for, Mesh};
 
 /// Envoy's front-proxy sandbox: its curl checks, balancing over service1's two replicas, and
 /// the /trace chain through service1's sidecar to service2.
@@ -88,6 +88,14 @@ pub fn front_proxy(mesh: &Mesh) {
         logged.is_some(),
         "the access log line for /service/2 never showed in `meshsim logs`"
     );
+    // The sandbox's HTTPS check, `curl https://localhost:8443/service/1 -k` (last: the counts
+    // above are for the plain requests).
+    let (status, body) = get_https(mesh.port("front-envoy", 8443), "/service/1").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with("Hello from behind Envoy (service 1)!"),
+        "{body}"
+    );
 }
 
 /// Seed 001's v2 front proxy: the article's two curls, through the published port 80.
@@ -103,6 +111,30 @@ pub fn front_proxy_v2(mesh: &Mesh) {
             "{body}"
         );
     }
+}
+
+/// Seed 001's getting-started proxy: its HTTPS upstream (the sample app standing in for
+/// google.com) answers through the proxy, which spoke TLS to it with the configured SNI and
+/// the rewritten host; the cluster's ssl stats show the handshake.
+pub fn getting_started(mesh: &Mesh) {
+    let proxy = mesh.port("envoy", 10000);
+    let (status, body) = get(proxy, "/", None).unwrap();
+    assert_eq!((status, body.as_str()), (200, "Hello, World!"));
+    let (status, body) = get(proxy, "/echo", None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["headers"]["host"], "www.google.com", "{echo}");
+    assert_eq!(echo["tls"]["sni"], "www.google.com", "{echo}");
+    assert_eq!(echo["tls"]["alpn"], "http/1.1", "{echo}");
+    let (_, stats) = get(mesh.port("envoy", 9901), "/stats?filter=ssl", None).unwrap();
+    assert!(
+        stats.contains("cluster.service_google.ssl.handshake: 1"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("cluster.service_google.ssl.connection_error: 0"),
+        "{stats}"
+    );
 }
 
 /// Seed 000: the gateway's two curls, and /user balanced over both User pods.

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::super::model::{CommonTls, DataSource, DownstreamTls, UpstreamTls};
+use super::super::pem;
 use super::extensions::{self, Category, TRANSPORT_SOCKETS};
 use super::scalars;
 use super::{Decoder, Field, Message};
@@ -305,26 +306,70 @@ fn tls_certificate(d: &mut Decoder, f: &Field) -> Option<(DataSource, DataSource
         );
         return None;
     }
-    let chain = match o.get("certificate_chain") {
-        Some(c) => data_source(d, &c),
+    let chain_field = o.get("certificate_chain");
+    let chain = match &chain_field {
+        Some(c) => data_source(d, c)
+            .filter(|ds| pem_ok(d, c, pem::certificates("certificate_chain", ds).map(|_| ()))),
         None => {
             d.missing(&o, "certificate_chain");
             None
         }
     };
-    let key = match o.get("private_key") {
-        Some(k) => data_source(d, &k),
+    let key_field = o.get("private_key");
+    let key = match &key_field {
+        Some(k) => data_source(d, k)
+            .filter(|ds| pem_ok(d, k, pem::private_key("private_key", ds).map(|_| ()))),
         None => {
             d.missing(&o, "private_key");
             None
         }
     };
-    Some((chain?, key?))
+    let (chain, key) = (chain?, key?);
+    // Both parsed: the key must be one rustls can sign with, and belong to the certificate.
+    if let (Ok(certs), Ok(der)) = (
+        pem::certificates("certificate_chain", &chain),
+        pem::private_key("private_key", &key),
+    ) {
+        let provider = rustls::crypto::ring::default_provider();
+        if let Err(e) = rustls::sign::CertifiedKey::from_der(certs, der, &provider) {
+            let at = key_field.as_ref().unwrap_or(o.field_ref());
+            let message = match e {
+                rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                    "`private_key` is not the key of the first certificate in `certificate_chain`"
+                        .to_string()
+                }
+                e => format!("the private key cannot be used with this certificate chain: {e}"),
+            };
+            d.error_help(
+                at,
+                message,
+                "`private_key` must be the key of the first certificate in `certificate_chain` (RSA, ECDSA P-256/P-384 or Ed25519)",
+            );
+            return None;
+        }
+    }
+    Some((chain, key))
+}
+
+/// Reports a PEM problem at `f` (the `certificate_chain`, `private_key` or `trusted_ca` field).
+fn pem_ok(d: &mut Decoder, f: &Field, checked: Result<(), pem::PemError>) -> bool {
+    match checked {
+        Ok(()) => true,
+        Err(e) => {
+            d.error_help(
+                f,
+                e.to_string(),
+                "PEM text is expected: `-----BEGIN CERTIFICATE-----` blocks for certificates, `-----BEGIN PRIVATE KEY-----` (or RSA/EC) for the key",
+            );
+            false
+        }
+    }
 }
 
 fn validation_context(d: &mut Decoder, f: &Field) -> Option<DataSource> {
     let o = d.obj(f, &VALIDATION_CONTEXT)?;
-    o.get("trusted_ca").and_then(|t| data_source(d, &t))
+    let t = o.get("trusted_ca")?;
+    data_source(d, &t).filter(|ds| pem_ok(d, &t, pem::certificates("trusted_ca", ds).map(|_| ())))
 }
 
 /// A `DataSource`, read now: a missing `filename` is an error with the resolved path.

@@ -20,6 +20,12 @@ use super::{lb_policy, Cluster, ClusterCore, ClusterStats, HostSet};
 pub enum ClusterManagerError {
     #[error(transparent)]
     StaticEndpoint(#[from] NotAnIp),
+    #[error("cluster `{cluster}`: TLS: {source}")]
+    Tls {
+        cluster: String,
+        #[source]
+        source: crate::proxy::tls::TlsError,
+    },
 }
 
 pub struct ClusterManager {
@@ -39,14 +45,19 @@ impl ClusterManager {
         let mut order = Vec::new();
         let mut warming = JoinSet::new();
         for config in configs {
-            if config.tls.is_some() {
-                tracing::warn!(
-                    cluster = %config.name,
-                    "upstream TLS (transport_socket / tls_context) is not implemented in this meshsim version yet; connections to this cluster are plaintext HTTP"
-                );
-            }
             let policy = lb_policy(&config.lb_policy);
             let stats = ClusterStats::new(store, config.stat_name());
+            let tls = match &config.tls {
+                Some(t) => Some(
+                    crate::proxy::tls::client::Connector::new(t, store, &stats.prefix).map_err(
+                        |source| ClusterManagerError::Tls {
+                            cluster: config.name.clone(),
+                            source,
+                        },
+                    )?,
+                ),
+                None => None,
+            };
             let initial = match config.discovery {
                 DiscoveryType::Static => discovery::static_hosts(config, net)?,
                 DiscoveryType::StrictDns | DiscoveryType::LogicalDns => Vec::new(),
@@ -70,6 +81,7 @@ impl ClusterManager {
                 checks,
                 stats,
                 config: config.clone(),
+                tls,
             });
             core.install_specs(initial);
             if core.outlier.is_some() {

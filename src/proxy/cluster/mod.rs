@@ -71,6 +71,8 @@ pub struct ClusterCore {
     pub outlier: Option<outlier::OutlierStats>,
     /// `health_check.*` stats, when active health checks are configured.
     pub checks: Option<health_check::CheckStats>,
+    /// The `UpstreamTlsContext`, when the cluster has one.
+    pub tls: Option<crate::proxy::tls::client::Connector>,
 }
 
 impl ClusterCore {

@@ -1,4 +1,5 @@
-//! Opens upstream TCP connections for a host's pool: applies `connect_timeout`, and keeps the
+//! Opens upstream TCP connections for a host's pool: applies `connect_timeout` (which, as in
+//! Envoy, covers the TLS handshake of a cluster with an `UpstreamTlsContext`), and keeps the
 //! connection counters Envoy keeps, per cluster and per host, for the whole connection lifetime.
 
 use std::io;
@@ -13,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::proxy::cluster::{ClusterCore, Host};
+use crate::proxy::tls::client::UpstreamStream;
 
 /// Why a connection could not be opened. Carried through hyper's error chain so the router can
 /// tell a timeout from a refusal (they get different access-log details and stats).
@@ -22,6 +24,9 @@ pub enum ConnectError {
     Timeout,
     #[error("connection failure: {0}")]
     Io(#[from] io::Error),
+    /// The TCP connection opened but the TLS handshake failed (Envoy: "transport failure").
+    #[error("TLS handshake: {0}")]
+    Tls(io::Error),
 }
 
 /// Opens a TCP connection to `host` under the cluster's `connect_timeout`, counting it as
@@ -35,10 +40,19 @@ pub async fn connect(
 ) -> Result<Tracked, ConnectError> {
     let stats = &core.stats;
     let started = Instant::now();
-    let result = tokio::time::timeout(
-        core.config.connect_timeout,
-        TcpStream::connect(host.address),
-    )
+    let result = tokio::time::timeout(core.config.connect_timeout, async {
+        let tcp = TcpStream::connect(host.address)
+            .await
+            .map_err(ConnectError::Io)?;
+        let _ = tcp.set_nodelay(true);
+        match &core.tls {
+            None => Ok(UpstreamStream::Plain(tcp)),
+            Some(tls) => tls
+                .handshake(tcp, host.address.ip(), http2)
+                .await
+                .map_err(ConnectError::Tls),
+        }
+    })
     .await;
     let fail = |e: ConnectError| {
         core.breakers.connection_closed();
@@ -51,10 +65,9 @@ pub async fn connect(
             stats.upstream_cx_connect_timeout.inc();
             return Err(fail(ConnectError::Timeout));
         }
-        Ok(Err(e)) => return Err(fail(ConnectError::Io(e))),
+        Ok(Err(e)) => return Err(fail(e)),
         Ok(Ok(s)) => s,
     };
-    let _ = stream.set_nodelay(true);
     stats
         .upstream_cx_connect_ms
         .record(started.elapsed().as_millis() as u64);
@@ -107,7 +120,7 @@ pin_project_lite::pin_project! {
     /// An upstream connection that updates the counters when it closes.
     pub struct Tracked {
         #[pin]
-        io: TokioIo<TcpStream>,
+        io: TokioIo<UpstreamStream>,
         guard: ConnectionGuard,
     }
 }

@@ -57,6 +57,7 @@ impl From<ConnectError> for UpstreamError {
         match e {
             ConnectError::Timeout => UpstreamError::ConnectTimeout,
             ConnectError::Io(e) => UpstreamError::ConnectFailure(e.to_string()),
+            ConnectError::Tls(e) => UpstreamError::ConnectFailure(format!("TLS handshake: {e}")),
         }
     }
 }

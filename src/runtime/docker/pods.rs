@@ -269,6 +269,23 @@ impl DockerRuntime {
                         self.api_error(format!("copying {} into {unit}", config.container_path), e)
                     })?;
             }
+            for file in &container.files {
+                let mode = if file.private { 0o600 } else { 0o644 };
+                let tar =
+                    spec::file_tar(&file.container_path, &file.contents, mode).map_err(|e| {
+                        DockerError::Package {
+                            path: file.container_path.clone().into(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                let options = UploadToContainerOptionsBuilder::new().path("/").build();
+                self.docker
+                    .upload_to_container(&id, Some(options), bollard::body_full(tar.into()))
+                    .await
+                    .map_err(|e| {
+                        self.api_error(format!("copying {} into {unit}", file.container_path), e)
+                    })?;
+            }
         }
         // The namespace owner first: a sidecar cannot join a namespace that does not exist yet.
         for (id, container) in created.iter().zip(&pod.containers) {

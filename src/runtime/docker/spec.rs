@@ -222,6 +222,12 @@ pub(crate) fn create_body(
         .env
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
+        .chain(
+            container
+                .files
+                .iter()
+                .map(|f| format!("{}={}", f.env, f.container_path)),
+        )
         .collect();
     let mut body = ContainerCreateBody {
         image: Some(image_of(&container.program, meshsim_image).to_string()),
@@ -281,14 +287,19 @@ pub(crate) fn create_body(
 /// A tar holding one config file at its container path, for `upload_to_container` to `/`
 /// before the container starts (no bind mount, so a remote daemon works too).
 pub(crate) fn config_tar(config: &ConfigFile) -> io::Result<Vec<u8>> {
+    file_tar(&config.container_path, &config.contents, 0o644)
+}
+
+/// A tar holding one file at `container_path` with `mode`.
+pub(crate) fn file_tar(container_path: &str, contents: &[u8], mode: u32) -> io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
-    header.set_mode(0o644);
-    header.set_size(config.contents.len() as u64);
+    header.set_mode(mode);
+    header.set_size(contents.len() as u64);
     header.set_mtime(0);
-    let path = config.container_path.trim_start_matches('/');
-    tar.append_data(&mut header, path, &config.contents[..])?;
+    let path = container_path.trim_start_matches('/');
+    tar.append_data(&mut header, path, contents)?;
     tar.into_inner()
 }
 
@@ -322,6 +333,7 @@ mod tests {
                         args: vec!["--port".into(), "8080".into()],
                     },
                     env: vec![("SERVICE_NAME".into(), "1".into())],
+                    files: vec![],
                 },
                 Container {
                     role: Role::Sidecar,
@@ -334,6 +346,7 @@ mod tests {
                         args: vec!["--concurrency".into(), "1".into()],
                     },
                     env: vec![],
+                    files: vec![],
                 },
             ],
             ports: vec![

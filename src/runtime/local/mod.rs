@@ -361,6 +361,15 @@ impl LocalRun {
             ));
             let args = self.command(pod, container.role, &container.program, ip, dns, &unit)?;
             let mut env = container.env.clone();
+            // Generated files (TLS certificates) live with the run's logs, one folder a pod.
+            let files_dir = run_dir.join(format!("files-{}-{}", pod.service, pod.replica));
+            for file in &container.files {
+                let name = file.container_path.rsplit('/').next().unwrap_or("file");
+                let path = files_dir.join(name);
+                write_pod_file(&path, file)
+                    .map_err(io(format!("writing {} for {unit}", path.display())))?;
+                env.push((file.env.clone(), path.display().to_string()));
+            }
             env.push(("MESHSIM_RUN".into(), run_id.clone()));
             env.push(("MESHSIM_UNIT".into(), unit.clone()));
             let mut child = process::spawn(&self.runtime.exe, &args, &env, &log).map_err(io(
@@ -445,6 +454,9 @@ impl LocalRun {
         self.kill_pod(service, replica).await;
         if let Some(gone) = self.forwarders.remove(&(service.to_string(), replica)) {
             let _ = gone.send(true);
+            // Each forwarder drops its listener as it drops its receiver: wait for that, so a
+            // restart right after can bind the same host port again.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), gone.closed()).await;
         }
         self.state
             .lock()
@@ -619,4 +631,19 @@ fn check_low_ports(pod: &Pod, ip: Ipv4Addr, exe: &Path) -> Result<(), LocalError
         }
     }
     Ok(())
+}
+
+/// Writes a generated file (0600 for private keys).
+fn write_pod_file(path: &std::path::Path, file: &crate::runtime::PodFile) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if file.private { 0o600 } else { 0o644 });
+    }
+    std::io::Write::write_all(&mut options.open(path)?, &file.contents)
 }
