@@ -81,7 +81,11 @@ fn missing_file_is_an_io_error() {
 fn filename_data_sources_resolve_from_the_config_directory() {
     let dir = std::env::temp_dir().join(format!("meshsim-config-test-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("certs")).unwrap();
-    std::fs::write(dir.join("certs/ca.pem"), "CA PEM").unwrap();
+    let ca_pem = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.crt"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("certs/ca.pem"), &ca_pem).unwrap();
     let config = r#"
 static_resources:
   clusters:
@@ -104,7 +108,7 @@ static_resources:
     let tls: &UpstreamTls = loaded.bootstrap.clusters[0].tls.as_ref().unwrap();
     let ca = tls.common.trusted_ca.as_ref().unwrap();
     assert_eq!(ca.origin, "certs/ca.pem");
-    assert_eq!(ca.bytes, b"CA PEM");
+    assert_eq!(ca.bytes, ca_pem);
     // The same text from a string with another base directory cannot find the file.
     let err = load_str("--config-yaml", config, Path::new("/")).unwrap_err();
     assert_eq!(
