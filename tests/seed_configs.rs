@@ -219,9 +219,14 @@ async fn seed_001_getting_started_rewrites_host_to_a_logical_dns_cluster() {
     if !can_bind_low_ports() {
         return;
     }
-    // The article proxies to google.com:443; the test DNS points google.com at a local upstream.
-    // (Upstream TLS is not implemented yet, so this upstream speaks plaintext on 443.)
-    let google = upstream("google", "127.0.46.2", 443).await;
+    // The article proxies to google.com:443 over TLS; the test DNS points google.com at a
+    // local HTTPS upstream (the config names no CA, so its certificate is not verified).
+    let google = Upstream::start_tls_on(
+        "google",
+        SocketAddr::new("127.0.46.2".parse().unwrap(), 443),
+        &["www.google.com"],
+    )
+    .await;
     let _seed = start_seed(
         "001-getting-started.yaml",
         "127.0.46.1",
