@@ -17,6 +17,7 @@ pub mod headers;
 pub mod listener;
 pub mod local_reply;
 pub mod logging;
+pub mod reload;
 pub mod router;
 pub mod runtime;
 pub mod server;

@@ -21,8 +21,10 @@ use crate::proxy::cluster::{ClusterManager, ClusterManagerError};
 use crate::proxy::filters::FilterContext;
 use crate::proxy::hcm::{HcmError, HttpConnectionManager};
 use crate::proxy::listener::{Listener, ListenerStats};
+use crate::proxy::reload::{ReloadError, ReloadableListener, Reloader, Summary};
 use crate::proxy::runtime::Runtime;
 use crate::proxy::stats::Store;
+use arc_swap::ArcSwap;
 
 /// Envoy's `ServerInfo.State` numbers, which the `server.state` gauge reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,10 +112,11 @@ pub enum ServerError {
 
 /// What the admin API and the data plane share about the running server.
 pub struct Shared {
-    pub bootstrap: model::Bootstrap,
+    /// The config in force (a reload swaps it).
+    pub bootstrap: ArcSwap<model::Bootstrap>,
     pub options: ServerOptions,
     pub store: Store,
-    pub clusters: Arc<ClusterManager>,
+    pub clusters: ArcSwap<ClusterManager>,
     pub started: Instant,
     pub started_at: std::time::SystemTime,
     state: AtomicU8,
@@ -122,6 +125,10 @@ pub struct Shared {
     healthcheck_failed: Arc<AtomicBool>,
     /// Runtime values: static layers and the admin layer (`/runtime`, `/runtime_modify`).
     pub runtime: Arc<Runtime>,
+    /// What a config reload needs, and the access loggers every config so far opened (all
+    /// flushed at shutdown).
+    reloader: Reloader,
+    loggers: std::sync::Mutex<Vec<AccessLogger>>,
     /// `(name, bound address)` of every listener, for `/listeners`.
     pub listener_addrs: Vec<(String, SocketAddr)>,
     /// Flipped to stop accepting and drain (`/drain_listeners`, shutdown).
@@ -138,6 +145,22 @@ impl Shared {
             return ServerState::Draining;
         }
         ServerState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Applies a new config (see [`crate::proxy::reload`]): the whole of it, or nothing.
+    pub async fn reload(&self, next: model::Bootstrap) -> Result<Summary, ReloadError> {
+        let current = self.bootstrap.load_full();
+        let clusters = self.clusters.load_full();
+        let (new_clusters, loggers, summary) = self
+            .reloader
+            .apply(&current, &next, &clusters, |c| {
+                access_loggers(c).map_err(|e| e.to_string())
+            })
+            .await?;
+        self.clusters.store(new_clusters);
+        self.bootstrap.store(Arc::new(next));
+        self.loggers.lock().expect("loggers lock").extend(loggers);
+        Ok(summary)
     }
 
     /// `/healthcheck/fail` and `/healthcheck/ok`.
@@ -188,9 +211,6 @@ pub struct Server {
     shared: Arc<Shared>,
     listeners: Vec<Listener>,
     admin: Option<(TcpListener, Vec<AccessLogger>)>,
-    /// Every access logger in use, held until the final flush: the sink registry keeps only
-    /// weak references, so lines still queued when the listeners stop would otherwise be lost.
-    loggers: Vec<AccessLogger>,
     drain_rx: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -236,6 +256,7 @@ impl Server {
         let mut listeners = Vec::new();
         let mut listener_addrs = Vec::new();
         let mut all_loggers = Vec::new();
+        let mut reloadable = Vec::new();
         for l in &bootstrap.listeners {
             let ip: IpAddr =
                 l.address
@@ -300,6 +321,11 @@ impl Server {
                 source,
             })?;
             listener_addrs.push((l.name.clone(), local_addr));
+            reloadable.push(ReloadableListener {
+                config: l.clone(),
+                stat_addr: stat_addr.clone(),
+                hcm: hcm.clone(),
+            });
             listeners.push(Listener {
                 name: l.name.clone(),
                 socket,
@@ -360,11 +386,22 @@ impl Server {
             .set(crate::proxy::admin::version_string());
 
         let (drain, drain_rx) = watch::channel(false);
+        let reloader = Reloader {
+            store: store.clone(),
+            net: net.clone(),
+            shutdown: shutdown_tx.subscribe(),
+            filter_context: filter_context.clone(),
+            service_cluster: node.cluster.clone(),
+            listeners: reloadable,
+            busy: tokio::sync::Mutex::new(()),
+        };
         let shared = Arc::new(Shared {
-            bootstrap,
+            bootstrap: ArcSwap::from_pointee(bootstrap),
             options,
             store,
-            clusters,
+            clusters: ArcSwap::from(clusters),
+            reloader,
+            loggers: std::sync::Mutex::new(all_loggers),
             started: Instant::now(),
             started_at: std::time::SystemTime::now(),
             state: AtomicU8::new(ServerState::Initializing as u8),
@@ -381,7 +418,6 @@ impl Server {
             shared,
             listeners,
             admin,
-            loggers: all_loggers,
             drain_rx,
             shutdown_tx,
         })
@@ -406,10 +442,12 @@ impl Server {
             shared,
             listeners,
             admin,
-            loggers,
             drain_rx,
             shutdown_tx,
         } = self;
+        if let Some(path) = shared.options.config_path.clone() {
+            spawn_config_watch(shared.clone(), path, shutdown_tx.subscribe());
+        }
         let drain_time = shared.options.drain_time;
         let mut tasks = tokio::task::JoinSet::new();
         for l in listeners {
@@ -430,6 +468,7 @@ impl Server {
             let mut stop = shutdown_tx.subscribe();
             let interval = shared
                 .bootstrap
+                .load()
                 .stats_flush_interval
                 .max(Duration::from_millis(100));
             tokio::spawn(async move {
@@ -455,12 +494,44 @@ impl Server {
         while tasks.join_next().await.is_some() {}
         let _ = shutdown_tx.send(true);
         let _ = flusher.await;
+        // Every access logger any config opened, held until this flush: the sink registry keeps
+        // only weak references, so lines still queued would otherwise be lost.
+        let loggers: Vec<AccessLogger> = shared.loggers.lock().expect("loggers lock").clone();
         for logger in &loggers {
             if let Err(error) = logger.sink().flush().await {
                 tracing::warn!(%error, "flushing an access log failed");
             }
         }
     }
+}
+
+/// Reloads the config when its file changes or SIGHUP arrives; a config that does not load or
+/// cannot be applied is logged and the running one kept.
+fn spawn_config_watch(shared: Arc<Shared>, path: PathBuf, shutdown: watch::Receiver<bool>) {
+    let file = path.clone();
+    crate::proxy::reload::watch_file(path, shutdown, move || {
+        let (shared, file) = (shared.clone(), file.clone());
+        async move {
+            // The same load as at start: the file, with any --config-yaml overlay on top.
+            let overlay = shared.options.config_yaml.clone();
+            match crate::config::load_with_overlay(Some(&file), overlay.as_deref()) {
+                Err(e) => {
+                    tracing::error!("config reload rejected; the running config stays:\n{e}")
+                }
+                Ok(loaded) => match shared.reload(loaded.bootstrap).await {
+                    Ok(summary) => tracing::info!(
+                        file = %file.display(),
+                        clusters_added = summary.clusters_added,
+                        clusters_modified = summary.clusters_modified,
+                        clusters_removed = summary.clusters_removed,
+                        listeners_modified = summary.listeners_modified,
+                        "config reloaded"
+                    ),
+                    Err(e) => tracing::error!("config reload rejected: {e}"),
+                },
+            }
+        }
+    });
 }
 
 /// Inside a simulated pod, "all interfaces" and "loopback" mean the pod's own address.

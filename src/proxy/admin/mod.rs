@@ -270,9 +270,9 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         "/stats/prometheus" => stats::handle(shared, &params, Some("prometheus")),
         "/clusters" => {
             if params.iter().any(|(k, v)| k == "format" && v == "json") {
-                json(clusters::json(&shared.clusters))
+                json(clusters::json(&shared.clusters.load()))
             } else {
-                text(StatusCode::OK, clusters::text(&shared.clusters))
+                text(StatusCode::OK, clusters::text(&shared.clusters.load()))
             }
         }
         "/listeners" => {
@@ -283,7 +283,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             }
         }
         "/config_dump" => json(server_info::pretty(&crate::config::config_dump(
-            &shared.bootstrap,
+            &shared.bootstrap.load(),
         ))),
         "/server_info" => json(server_info::server_info(shared)),
         "/runtime" => json(server_info::pretty(&shared.runtime.to_json())),

@@ -160,20 +160,23 @@ pub async fn resolve_once(core: &ClusterCore, net: &Network) -> bool {
     all_ok
 }
 
-/// Keeps a DNS cluster's hosts fresh until `shutdown` flips.
-pub fn spawn_refresh(core: Arc<ClusterCore>, net: Network, mut shutdown: watch::Receiver<bool>) {
+/// Keeps a DNS cluster's hosts fresh until `shutdown` flips or the cluster is gone (a reload
+/// removed or replaced it).
+pub fn spawn_refresh(core: &Arc<ClusterCore>, net: Network, mut shutdown: watch::Receiver<bool>) {
+    let weak = Arc::downgrade(core);
     tokio::spawn(async move {
         let mut ok = true;
         loop {
-            let wait: Duration = if ok {
-                core.config.dns_refresh_rate
-            } else {
-                core.config.dns_failure_refresh_rate
+            let wait: Duration = match weak.upgrade() {
+                Some(core) if ok => core.config.dns_refresh_rate,
+                Some(core) => core.config.dns_failure_refresh_rate,
+                None => return,
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return,
             }
+            let Some(core) = weak.upgrade() else { return };
             ok = resolve_once(&core, &net).await;
         }
     });

@@ -28,6 +28,70 @@ pub enum ClusterManagerError {
     },
 }
 
+/// What a rebuild did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    pub added: usize,
+    pub modified: usize,
+    pub removed: usize,
+}
+
+/// One cluster, built from its config: stats, TLS, breakers, outlier detection and health
+/// checks running; static hosts installed, DNS ones still to resolve.
+fn new_core(
+    config: &model::Cluster,
+    store: &Store,
+    net: &Network,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Arc<ClusterCore>, ClusterManagerError> {
+    let policy = lb_policy(&config.lb_policy);
+    let stats = ClusterStats::new(store, config.stat_name());
+    let tls = match &config.tls {
+        Some(t) => Some(
+            crate::proxy::tls::client::Connector::new(t, store, &stats.prefix).map_err(
+                |source| ClusterManagerError::Tls {
+                    cluster: config.name.clone(),
+                    source,
+                },
+            )?,
+        ),
+        None => None,
+    };
+    let initial = match config.discovery {
+        DiscoveryType::Static => discovery::static_hosts(config, net)?,
+        DiscoveryType::StrictDns | DiscoveryType::LogicalDns => Vec::new(),
+    };
+    let outlier = config
+        .outlier_detection
+        .as_ref()
+        .map(|_| super::outlier::OutlierStats::new(store, &stats.prefix));
+    let checks = (!config.health_checks.is_empty())
+        .then(|| super::health_check::CheckStats::new(store, &stats.prefix));
+    let breakers = super::circuit_breaker::Breakers::new(
+        store,
+        &stats.prefix,
+        config.circuit_breakers.default,
+    );
+    let core = Arc::new(ClusterCore {
+        hosts: ArcSwap::from_pointee(HostSet::new(&policy, Vec::new(), 0.0)),
+        lb_policy: policy,
+        breakers,
+        outlier,
+        checks,
+        stats,
+        config: config.clone(),
+        tls,
+    });
+    core.install_specs(initial);
+    if core.outlier.is_some() {
+        super::outlier::spawn_intervals(&core, shutdown.clone());
+    }
+    for (i, _) in config.health_checks.iter().enumerate() {
+        super::health_check::spawn(&core, i, shutdown.clone());
+    }
+    Ok(core)
+}
+
 pub struct ClusterManager {
     clusters: HashMap<String, Cluster>,
     /// Configuration order, for `/clusters` and `/config_dump`.
@@ -41,62 +105,62 @@ impl ClusterManager {
         net: &Network,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, ClusterManagerError> {
+        let (manager, changes) = Self::assemble(None, configs, store, net, shutdown).await?;
+        store
+            .gauge("cluster_manager.active_clusters")
+            .set(manager.clusters.len() as u64);
+        store
+            .counter("cluster_manager.cluster_added")
+            .add(changes.added as u64);
+        store.gauge("cluster_manager.warming_clusters").set(0);
+        Ok(manager)
+    }
+
+    /// The cluster set for a reloaded config: a cluster whose config is unchanged is the same
+    /// cluster (hosts, health, connections, counters); a changed or new one is built and warmed
+    /// before this returns. Removed clusters go when the last request using them ends.
+    pub async fn rebuild(
+        &self,
+        configs: &[model::Cluster],
+        store: &Store,
+        net: &Network,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(Self, Changes), ClusterManagerError> {
+        Self::assemble(Some(self), configs, store, net, shutdown).await
+    }
+
+    async fn assemble(
+        previous: Option<&ClusterManager>,
+        configs: &[model::Cluster],
+        store: &Store,
+        net: &Network,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(Self, Changes), ClusterManagerError> {
         let mut clusters = HashMap::new();
         let mut order = Vec::new();
+        let mut changes = Changes::default();
         let mut warming = JoinSet::new();
         for config in configs {
-            let policy = lb_policy(&config.lb_policy);
-            let stats = ClusterStats::new(store, config.stat_name());
-            let tls = match &config.tls {
-                Some(t) => Some(
-                    crate::proxy::tls::client::Connector::new(t, store, &stats.prefix).map_err(
-                        |source| ClusterManagerError::Tls {
-                            cluster: config.name.clone(),
-                            source,
-                        },
-                    )?,
-                ),
-                None => None,
-            };
-            let initial = match config.discovery {
-                DiscoveryType::Static => discovery::static_hosts(config, net)?,
-                DiscoveryType::StrictDns | DiscoveryType::LogicalDns => Vec::new(),
-            };
-            let outlier = config
-                .outlier_detection
-                .as_ref()
-                .map(|_| super::outlier::OutlierStats::new(store, &stats.prefix));
-            let checks = (!config.health_checks.is_empty())
-                .then(|| super::health_check::CheckStats::new(store, &stats.prefix));
-            let breakers = super::circuit_breaker::Breakers::new(
-                store,
-                &stats.prefix,
-                config.circuit_breakers.default,
-            );
-            let core = Arc::new(ClusterCore {
-                hosts: ArcSwap::from_pointee(HostSet::new(&policy, Vec::new(), 0.0)),
-                lb_policy: policy,
-                breakers,
-                outlier,
-                checks,
-                stats,
-                config: config.clone(),
-                tls,
-            });
-            core.install_specs(initial);
-            if core.outlier.is_some() {
-                super::outlier::spawn_intervals(&core, shutdown.clone());
-            }
-            for (i, _) in config.health_checks.iter().enumerate() {
-                super::health_check::spawn(&core, i, shutdown.clone());
-            }
-            if config.discovery != DiscoveryType::Static {
-                let (core, net) = (core.clone(), net.clone());
-                warming.spawn(async move {
-                    discovery::resolve_once(&core, &net).await;
+            let old = previous.and_then(|p| p.clusters.get(&config.name));
+            let core = match old {
+                Some(old) if old.core.config == *config => old.core.clone(),
+                _ => {
+                    if old.is_some() {
+                        changes.modified += 1;
+                    } else {
+                        changes.added += 1;
+                    }
+                    let core = new_core(config, store, net, &shutdown)?;
+                    if config.discovery != DiscoveryType::Static {
+                        let (core, net) = (core.clone(), net.clone());
+                        warming.spawn(async move {
+                            discovery::resolve_once(&core, &net).await;
+                            core
+                        });
+                    }
                     core
-                });
-            }
+                }
+            };
             order.push(config.name.clone());
             clusters.insert(
                 config.name.clone(),
@@ -106,19 +170,19 @@ impl ClusterManager {
                 },
             );
         }
-        store
-            .gauge("cluster_manager.active_clusters")
-            .set(clusters.len() as u64);
-        store
-            .counter("cluster_manager.cluster_added")
-            .add(clusters.len() as u64);
-        store.gauge("cluster_manager.warming_clusters").set(0);
+        if let Some(previous) = previous {
+            changes.removed = previous
+                .order
+                .iter()
+                .filter(|n| !clusters.contains_key(*n))
+                .count();
+        }
         while let Some(done) = warming.join_next().await {
             if let Ok(core) = done {
-                discovery::spawn_refresh(core, net.clone(), shutdown.clone());
+                discovery::spawn_refresh(&core, net.clone(), shutdown.clone());
             }
         }
-        Ok(ClusterManager { clusters, order })
+        Ok((ClusterManager { clusters, order }, changes))
     }
 
     pub fn get(&self, name: &str) -> Option<&Cluster> {

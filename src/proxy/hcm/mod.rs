@@ -39,7 +39,7 @@ pub struct Shared {
     pub config: model::HttpConnectionManager,
     pub routes: ArcSwap<RouteTable>,
     pub clusters: Arc<ClusterManager>,
-    pub stats: HcmStats,
+    pub stats: Arc<HcmStats>,
     pub access_logs: Vec<AccessLogger>,
     pub server_header: HeaderValue,
     pub suppress_envoy_headers: bool,
@@ -49,9 +49,13 @@ pub struct Shared {
     pub filters: Filters,
 }
 
+/// A listener's connection manager. Its shared state is swapped whole on a config reload;
+/// each request loads it once, so a request in flight finishes on the config it started with.
 #[derive(Clone)]
 pub struct HttpConnectionManager {
-    pub shared: Arc<Shared>,
+    current: Arc<ArcSwap<Shared>>,
+    /// Connection-level stats, fixed for the listener's life (a reload keeps the listener).
+    stats: Arc<HcmStats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +78,73 @@ impl HttpConnectionManager {
         service_cluster: &str,
         filter_context: &FilterContext,
     ) -> Result<Self, HcmError> {
+        let stats = Arc::new(HcmStats::new(
+            store,
+            &config.stat_prefix,
+            listener_stat_addr,
+        ));
+        let shared = Self::shared_with(
+            config,
+            clusters,
+            store,
+            stats.clone(),
+            access_logs,
+            service_cluster,
+            filter_context,
+        )?;
+        Ok(HttpConnectionManager {
+            current: Arc::new(ArcSwap::from_pointee(shared)),
+            stats,
+        })
+    }
+
+    /// The state for `config`, as a reload builds it before swapping it in ([`Self::replace`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_shared(
+        &self,
+        config: &model::HttpConnectionManager,
+        clusters: Arc<ClusterManager>,
+        store: &Store,
+        listener_stat_addr: &str,
+        access_logs: Vec<AccessLogger>,
+        service_cluster: &str,
+        filter_context: &FilterContext,
+    ) -> Result<Shared, HcmError> {
+        // The same stat prefix gives the same counters: keep them; a new one gets its own.
+        let stats = if config.stat_prefix == self.current.load().config.stat_prefix {
+            self.stats.clone()
+        } else {
+            Arc::new(HcmStats::new(
+                store,
+                &config.stat_prefix,
+                listener_stat_addr,
+            ))
+        };
+        Self::shared_with(
+            config,
+            clusters,
+            store,
+            stats,
+            access_logs,
+            service_cluster,
+            filter_context,
+        )
+    }
+
+    /// Installs a reloaded state; requests already running keep theirs.
+    pub fn replace(&self, shared: Shared) {
+        self.current.store(Arc::new(shared));
+    }
+
+    fn shared_with(
+        config: &model::HttpConnectionManager,
+        clusters: Arc<ClusterManager>,
+        store: &Store,
+        stats: Arc<HcmStats>,
+        access_logs: Vec<AccessLogger>,
+        service_cluster: &str,
+        filter_context: &FilterContext,
+    ) -> Result<Shared, HcmError> {
         let routes = RouteTable::build(&config.route_config)?;
         let filters = Filters::build(
             &config.http_filters,
@@ -85,31 +156,29 @@ impl HttpConnectionManager {
             HttpFilterKind::Router(r) => r.suppress_envoy_headers,
             _ => false,
         });
-        Ok(HttpConnectionManager {
-            shared: Arc::new(Shared {
-                server_header: HeaderValue::from_str(&config.server_name)
-                    .map_err(|_| HcmError::ServerName(config.server_name.clone()))?,
-                config: config.clone(),
-                routes: ArcSwap::from_pointee(routes),
-                clusters,
-                stats: HcmStats::new(store, &config.stat_prefix, listener_stat_addr),
-                access_logs,
-                suppress_envoy_headers,
-                service_cluster: (!service_cluster.is_empty())
-                    .then(|| HeaderValue::from_str(service_cluster).ok())
-                    .flatten(),
-                filters,
-            }),
+        Ok(Shared {
+            server_header: HeaderValue::from_str(&config.server_name)
+                .map_err(|_| HcmError::ServerName(config.server_name.clone()))?,
+            config: config.clone(),
+            routes: ArcSwap::from_pointee(routes),
+            clusters,
+            stats,
+            access_logs,
+            suppress_envoy_headers,
+            service_cluster: (!service_cluster.is_empty())
+                .then(|| HeaderValue::from_str(service_cluster).ok())
+                .flatten(),
+            filters,
         })
     }
 
     pub fn stats(&self) -> &HcmStats {
-        &self.shared.stats
+        &self.stats
     }
 
     /// Serves one request. Never fails: every problem becomes Envoy's local reply.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
-        let shared = &self.shared;
+        let shared = &self.current.load_full();
         let stats = &shared.stats;
         stats.downstream_rq_total.inc();
         stats.rq_total.inc();
@@ -275,7 +344,7 @@ impl HttpConnectionManager {
 
     /// The `server` header rule, applied to every response, local or proxied.
     fn with_server_header(&self, mut response: Response<Body>) -> Response<Body> {
-        let shared = &self.shared;
+        let shared = self.current.load();
         let headers = response.headers_mut();
         match shared.config.server_header_transformation {
             ServerHeaderTransformation::Overwrite => {
