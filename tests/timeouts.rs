@@ -171,3 +171,46 @@ async fn the_route_timeout_and_its_alternative_answer() {
     p.stop().await;
     hold.abort();
 }
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_idle_timeout() {
+    let up = Upstream::start("up").await;
+    let p = proxy(
+        "",
+        up.addr,
+        "          common_http_protocol_options: {idle_timeout: 0.3s}\n",
+    )
+    .await;
+    let mut s = tokio::net::TcpStream::connect(p.first_listener())
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Nothing more: after the idle timeout the proxy closes the connection.
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "still open after 3 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        p.counter("http.ingress_http.downstream_cx_idle_timeout")
+            .await,
+        1
+    );
+    p.stop().await;
+}

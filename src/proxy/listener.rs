@@ -53,6 +53,9 @@ pub struct Listener {
     /// ([`hardening::DEFAULT_REQUEST_HEADERS_TIMEOUT`]); bounds every HTTP/1 request head and
     /// the wait for a connection's first request.
     pub request_headers_timeout: Option<std::time::Duration>,
+    /// `common_http_protocol_options.idle_timeout`: a connection without a request this long
+    /// is closed.
+    pub idle_timeout: Option<std::time::Duration>,
     /// The filter chain's `DownstreamTlsContext`: connections are TLS, handshaken on first read.
     pub tls: Option<crate::proxy::tls::server::Acceptor>,
 }
@@ -156,9 +159,10 @@ impl Listener {
                 protocol,
             };
             let headers_timeout = listener.request_headers_timeout;
+            let idle_timeout = listener.idle_timeout;
             connections.spawn(async move {
                 let stats = guard.listener.hcm.stats();
-                match supervise(connection, &watch, headers_timeout).await {
+                match supervise(connection, &watch, headers_timeout, idle_timeout).await {
                     Ending::Finished(Ok(())) => {}
                     Ending::Finished(Err(error)) => {
                         if is_header_timeout(error.as_ref()) {
@@ -171,6 +175,10 @@ impl Listener {
                     Ending::HeadersTimeout => {
                         stats.downstream_rq_header_timeout.inc();
                         tracing::debug!(%remote, "no request head within request_headers_timeout");
+                    }
+                    Ending::IdleTimeout => {
+                        stats.downstream_cx_idle_timeout.inc();
+                        tracing::debug!(%remote, "closing an idle connection (idle_timeout)");
                     }
                     Ending::TooManyPrematureResets => {
                         stats.downstream_rq_too_many_premature_resets.inc();

@@ -209,7 +209,7 @@ fn check_listeners(current: &model::Bootstrap, next: &model::Bootstrap) -> Resul
             };
         if hcm(old) != hcm(new) {
             return Err(changed(
-                "its codec, header limits or request_headers_timeout",
+                "its codec, header limits, request_headers_timeout or idle_timeout",
             ));
         }
     }

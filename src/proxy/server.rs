@@ -339,6 +339,7 @@ impl Server {
                         .request_headers_timeout
                         .unwrap_or(crate::proxy::hardening::DEFAULT_REQUEST_HEADERS_TIMEOUT),
                 ),
+                idle_timeout: hcm_config.idle_timeout,
                 tls,
                 hcm,
             });

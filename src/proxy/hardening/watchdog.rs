@@ -3,7 +3,7 @@
 //! requests — stalling before its first request, or resetting most of its streams early.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,21 @@ pub struct ConnWatch {
     first_request: AtomicBool,
     resets: PrematureResets,
     abort: Notify,
+    /// Requests in progress, and when the last one ended (ms since `opened`): the connection
+    /// is idle while none runs.
+    active: AtomicU32,
+    idle_since_ms: AtomicU64,
+    opened: OnceInstant,
+}
+
+/// The connection's opening time, set when the watch is made.
+#[derive(Debug)]
+struct OnceInstant(Instant);
+
+impl Default for OnceInstant {
+    fn default() -> Self {
+        OnceInstant(Instant::now())
+    }
 }
 
 impl ConnWatch {
@@ -36,6 +51,7 @@ pub struct StreamGuard {
 impl StreamGuard {
     pub fn new(watch: Arc<ConnWatch>) -> Self {
         watch.first_request.store(true, Ordering::Relaxed);
+        watch.active.fetch_add(1, Ordering::AcqRel);
         StreamGuard {
             watch,
             started: Instant::now(),
@@ -50,6 +66,9 @@ impl StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
+        let since = self.watch.opened.0.elapsed().as_millis() as u64;
+        self.watch.idle_since_ms.store(since, Ordering::Release);
+        self.watch.active.fetch_sub(1, Ordering::AcqRel);
         if self
             .watch
             .resets
@@ -69,6 +88,8 @@ pub enum Ending<E> {
     HeadersTimeout,
     /// Too many streams were reset before being answered ([`super::resets`]).
     TooManyPrematureResets,
+    /// No request for the HCM's `idle_timeout` (`common_http_protocol_options.idle_timeout`).
+    IdleTimeout,
 }
 
 /// Drives `connection` until it ends, or closes it (by dropping it: the socket closes) when the
@@ -81,6 +102,7 @@ pub async fn supervise<F, E>(
     connection: F,
     watch: &ConnWatch,
     headers_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 ) -> Ending<E>
 where
     F: Future<Output = Result<(), E>>,
@@ -96,10 +118,34 @@ where
             None => std::future::pending().await,
         }
     };
+    // Idle: no request running, and none for `idle_timeout` since the last one ended (or since
+    // the connection opened). Checked at the moment it could first be due, then again.
+    let idle = async {
+        let Some(limit) = idle_timeout else {
+            return std::future::pending().await;
+        };
+        let mut wait = limit;
+        loop {
+            tokio::time::sleep(wait).await;
+            let now = watch.opened.0.elapsed();
+            let since = Duration::from_millis(watch.idle_since_ms.load(Ordering::Acquire));
+            if watch.active.load(Ordering::Acquire) == 0 && now.saturating_sub(since) >= limit {
+                return;
+            }
+            wait = if watch.active.load(Ordering::Acquire) > 0 {
+                limit
+            } else {
+                limit
+                    .saturating_sub(now.saturating_sub(since))
+                    .max(Duration::from_millis(10))
+            };
+        }
+    };
     tokio::select! {
         result = connection => Ending::Finished(result),
         () = first_request_deadline => Ending::HeadersTimeout,
         () = watch.abort.notified() => Ending::TooManyPrematureResets,
+        () = idle => Ending::IdleTimeout,
     }
 }
 
@@ -114,6 +160,7 @@ mod tests {
             std::future::pending::<Result<(), ()>>(),
             &watch,
             Some(Duration::from_millis(20)),
+            None,
         )
         .await;
         assert!(matches!(ending, Ending::HeadersTimeout));
@@ -127,8 +174,26 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
             Ok::<(), ()>(())
         };
-        let ending = supervise(connection, &watch, Some(Duration::from_millis(20))).await;
+        let ending = supervise(connection, &watch, Some(Duration::from_millis(20)), None).await;
         assert!(matches!(ending, Ending::Finished(Ok(()))));
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_after_its_requests_is_closed() {
+        let watch = ConnWatch::new();
+        let busy = StreamGuard::new(watch.clone());
+        let connection = std::future::pending::<Result<(), ()>>();
+        let idle = Duration::from_millis(60);
+        let ending = tokio::select! {
+            e = supervise(connection, &watch, None, Some(idle)) => Some(e),
+            _ = async {
+                // A request runs past the idle timeout: the connection is not idle meanwhile.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                busy.answered();
+                std::future::pending::<()>().await
+            } => None,
+        };
+        assert!(matches!(ending, Some(Ending::IdleTimeout)));
     }
 
     #[tokio::test]
@@ -137,7 +202,7 @@ mod tests {
         for _ in 0..super::super::resets::TOTAL_STREAM_COUNT / 2 {
             drop(StreamGuard::new(watch.clone()));
         }
-        let ending = supervise(std::future::pending::<Result<(), ()>>(), &watch, None).await;
+        let ending = supervise(std::future::pending::<Result<(), ()>>(), &watch, None, None).await;
         assert!(matches!(ending, Ending::TooManyPrematureResets));
     }
 }

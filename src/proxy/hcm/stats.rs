@@ -25,6 +25,7 @@ pub struct HcmStats {
     pub downstream_rq_tx_reset: Counter,
     pub downstream_rq_ws_on_non_ws_route: Counter,
     pub downstream_rq_timeout: Counter,
+    pub downstream_cx_idle_timeout: Counter,
     pub downstream_rq_idle_timeout: Counter,
     /// Connections closed because a request head did not arrive within
     /// `request_headers_timeout`.
@@ -77,6 +78,7 @@ impl HcmStats {
             downstream_rq_tx_reset: c("downstream_rq_tx_reset"),
             downstream_rq_ws_on_non_ws_route: c("downstream_rq_ws_on_non_ws_route"),
             downstream_rq_timeout: c("downstream_rq_timeout"),
+            downstream_cx_idle_timeout: c("downstream_cx_idle_timeout"),
             downstream_rq_idle_timeout: c("downstream_rq_idle_timeout"),
             downstream_rq_header_timeout: c("downstream_rq_header_timeout"),
             downstream_rq_too_many_premature_resets: c("downstream_rq_too_many_premature_resets"),
