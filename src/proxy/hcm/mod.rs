@@ -293,7 +293,10 @@ impl HttpConnectionManager {
                     .request_timeout
                     .map(|t| tokio::time::Instant::from_std(exchange.start) + t);
                 let fired = timeouts::Fired::default();
-                let body = if idle.is_some() || deadline.is_some() {
+                // A body already complete (a GET) has nothing left to watch.
+                let body = if (idle.is_some() || deadline.is_some())
+                    && !http_body::Body::is_end_stream(&body)
+                {
                     body::boxed(timeouts::Watched::new(body, idle, deadline, fired.clone()))
                 } else {
                     body

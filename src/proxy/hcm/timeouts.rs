@@ -53,12 +53,17 @@ pub struct TimedOut(&'static str);
 
 pin_project_lite::pin_project! {
     /// A body that fails when it goes `idle` without a frame, or is not finished by `deadline`.
+    /// Timers are made only when the body first has to wait: a body whose frames are ready
+    /// when asked for (most small ones) costs no timer at all.
     pub struct Watched<B> {
         #[pin]
         inner: B,
         idle: Option<Duration>,
+        deadline: Option<Instant>,
         idle_timer: Option<Pin<Box<Sleep>>>,
         deadline_timer: Option<Pin<Box<Sleep>>>,
+        // When the last frame went by (the idle clock starts there).
+        last_frame: Instant,
         fired: Fired,
     }
 }
@@ -68,8 +73,10 @@ impl<B> Watched<B> {
         Watched {
             inner,
             idle,
-            idle_timer: idle.map(|d| Box::pin(tokio::time::sleep(d))),
-            deadline_timer: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            deadline,
+            idle_timer: None,
+            deadline_timer: None,
+            last_frame: Instant::now(),
             fired,
         }
     }
@@ -89,13 +96,25 @@ where
         let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                *this.last_frame = Instant::now();
                 if let (Some(timer), Some(idle)) = (this.idle_timer.as_mut(), *this.idle) {
-                    timer.as_mut().reset(Instant::now() + idle);
+                    timer.as_mut().reset(*this.last_frame + idle);
                 }
                 return Poll::Ready(Some(Ok(frame)));
             }
             Poll::Ready(other) => return Poll::Ready(other),
             Poll::Pending => {}
+        }
+        if this.deadline_timer.is_none() {
+            if let Some(d) = *this.deadline {
+                *this.deadline_timer = Some(Box::pin(tokio::time::sleep_until(d)));
+            }
+        }
+        if this.idle_timer.is_none() {
+            if let Some(idle) = *this.idle {
+                *this.idle_timer =
+                    Some(Box::pin(tokio::time::sleep_until(*this.last_frame + idle)));
+            }
         }
         if let Some(timer) = this.deadline_timer.as_mut() {
             if timer.as_mut().poll(cx).is_ready() {
