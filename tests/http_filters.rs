@@ -58,21 +58,6 @@ fn log_path(name: &str) -> std::path::PathBuf {
     p
 }
 
-async fn log_lines(path: &std::path::Path, n: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    eventually(Duration::from_secs(3), || {
-        lines = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        let enough = lines.len() >= n;
-        async move { enough }
-    })
-    .await;
-    lines
-}
-
 const FAULT: &str = r#"          - name: envoy.filters.http.fault
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
@@ -133,7 +118,7 @@ async fn a_fault_aborts_and_delays_and_runtime_switches_it_live() {
         2,
         "the aborted request never reached the upstream"
     );
-    assert_eq!(log_lines(&log, 3).await, ["200 -", "503 FI", "200 DI"]);
+    assert_eq!(file_lines(&log, 3).await, ["200 -", "503 FI", "200 DI"]);
     let (_, dump) = p.admin_get("/config_dump").await;
     assert!(
         dump.contains("envoy.extensions.filters.http.fault.v3.HTTPFault"),
@@ -244,7 +229,7 @@ async fn the_local_rate_limit_is_a_token_bucket() {
     assert_eq!(p.counter(&c("ok")).await, 2);
     assert_eq!(p.counter(&c("rate_limited")).await, 1);
     assert_eq!(p.counter(&c("enforced")).await, 1);
-    assert_eq!(log_lines(&log, 3).await[2], "429 RL");
+    assert_eq!(file_lines(&log, 3).await[2], "429 RL");
     // The bucket refills.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(get(&client, &p.url("/")).await.status(), 200);
@@ -278,7 +263,7 @@ async fn the_health_check_filter_answers_and_fails_on_request() {
     );
     assert_eq!(p.admin_post("/healthcheck/ok").await.0, 200);
     assert_eq!(get(&client, &p.url("/healthz")).await.status(), 200);
-    assert_eq!(log_lines(&log, 4).await[1], "503 LH");
+    assert_eq!(file_lines(&log, 4).await[1], "503 LH");
     p.stop().await;
     let _ = std::fs::remove_file(&log);
 }

@@ -75,22 +75,7 @@ async fn the_live_task_watches_and_changes_a_docker_mesh() {
     assert_eq!(one.len(), 1);
 
     // Scale up: a new pod, and its sidecar's admin port a new scrape target.
-    let (kind, text) = ui
-        .act(Action::Scale {
-            service: "service2".into(),
-            delta: 1,
-        })
-        .await;
-    assert_eq!(
-        (kind, text.as_str()),
-        (
-            EventKind::Action,
-            "scaled service2 to 2 replicas (started service2#2)"
-        )
-    );
-    ui.unit_in_state("service2#2/app", "running").await;
-    ui.targets_until(|t| t.iter().any(|n| n == "service2#2"))
-        .await;
+    ui.scale_up_service2().await;
 
     // Fault toggle through the app port published on 127.0.0.1.
     let (kind, text) = ui

@@ -159,22 +159,7 @@ async fn the_live_task_watches_and_changes_a_local_mesh() {
     );
 
     // Scale up: a new replica, built like the others, and its sidecar becomes a target.
-    let (kind, text) = ui
-        .act(Action::Scale {
-            service: "service2".into(),
-            delta: 1,
-        })
-        .await;
-    assert_eq!(
-        (kind, text.as_str()),
-        (
-            EventKind::Action,
-            "scaled service2 to 2 replicas (started service2#2)"
-        )
-    );
-    ui.unit_in_state("service2#2/app", "running").await;
-    ui.targets_until(|t| t.iter().any(|n| n == "service2#2"))
-        .await;
+    ui.scale_up_service2().await;
 
     // Fault toggle: service2#1's app fails half of its requests, then recovers.
     let (kind, text) = ui

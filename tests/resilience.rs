@@ -29,22 +29,6 @@ async fn proxy_logging(route_extra: &str, clusters: &str, log: Option<&std::path
     Proxy::start(v3_config(&routes, clusters, &hcm)).await
 }
 
-/// The access log's lines, once `n` are there.
-async fn log_lines(path: &std::path::Path, n: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    eventually(Duration::from_secs(3), || {
-        lines = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        let enough = lines.len() >= n;
-        async move { enough }
-    })
-    .await;
-    lines
-}
-
 fn retry(policy: &str) -> String {
     format!("                  retry_policy: {policy}\n")
 }
@@ -100,7 +84,7 @@ async fn when_retries_run_out_the_last_answer_goes_back_with_urx() {
         "the upstream's own answer"
     );
     assert_eq!(
-        log_lines(&log, 1).await,
+        file_lines(&log, 1).await,
         ["URX 3"],
         "flag URX, three attempts"
     );

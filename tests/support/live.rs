@@ -130,6 +130,27 @@ impl Ui {
         .await
     }
 
+    /// Scales service2 of the front-proxy scenario up by one and waits until its second pod
+    /// runs and its sidecar is a scrape target.
+    pub async fn scale_up_service2(&mut self) {
+        let (kind, text) = self
+            .act(Action::Scale {
+                service: "service2".into(),
+                delta: 1,
+            })
+            .await;
+        assert_eq!(
+            (kind, text.as_str()),
+            (
+                EventKind::Action,
+                "scaled service2 to 2 replicas (started service2#2)"
+            )
+        );
+        self.unit_in_state("service2#2/app", "running").await;
+        self.targets_until(|t| t.iter().any(|n| n == "service2#2"))
+            .await;
+    }
+
     /// Waits until a listing holds a unit named `unit` in `state`.
     pub async fn unit_in_state(&mut self, unit: &str, state: &str) -> UnitStatus {
         self.wait(

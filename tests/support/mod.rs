@@ -493,6 +493,23 @@ where
     }
 }
 
+/// The lines of a file (an access log), once it has at least `n` (or after 3 s, whatever it
+/// has).
+pub async fn file_lines(path: &Path, n: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    eventually(Duration::from_secs(3), || {
+        lines = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let enough = lines.len() >= n;
+        async move { enough }
+    })
+    .await;
+    lines
+}
+
 /// An upstream that accepts connections and never answers (for timeouts and cancellations).
 /// Abort the handle to stop it.
 pub async fn silent_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {

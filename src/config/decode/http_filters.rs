@@ -239,20 +239,34 @@ fn runtime_percent(d: &mut Decoder, o: &Obj, key: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A filter that cannot run on defaults: its config, or an error on the filter entry saying
+/// what it needs.
+fn required<'a, 'n>(
+    d: &mut Decoder,
+    f: Option<&'a Field<'n>>,
+    at: &Field,
+    filter: &str,
+    help: &str,
+) -> Option<&'a Field<'n>> {
+    if f.is_none() {
+        d.error_help(at, format!("{filter} needs a typed_config"), help);
+    }
+    f
+}
+
 pub fn local_ratelimit(
     d: &mut Decoder,
     f: Option<&Field>,
     any: bool,
     at: &Field,
 ) -> Option<HttpFilterKind> {
-    let Some(f) = f else {
-        d.error_help(
-            at,
-            "envoy.filters.http.local_ratelimit needs a typed_config",
-            "add `stat_prefix` and a `token_bucket`",
-        );
-        return None;
-    };
+    let f = required(
+        d,
+        f,
+        at,
+        "envoy.filters.http.local_ratelimit",
+        "add `stat_prefix` and a `token_bucket`",
+    )?;
     let o = open(d, f, any, &LOCAL_RATE_LIMIT)?;
     let stat_prefix = match o.get("stat_prefix") {
         Some(s) => scalars::string(d, &s)?,
@@ -357,14 +371,13 @@ pub fn health_check(
     any: bool,
     at: &Field,
 ) -> Option<HttpFilterKind> {
-    let Some(f) = f else {
-        d.error_help(
-            at,
-            "envoy.filters.http.health_check needs a typed_config",
-            "add `pass_through_mode: false` and `headers: [{name: \":path\", string_match: {exact: /healthz}}]`",
-        );
-        return None;
-    };
+    let f = required(
+        d,
+        f,
+        at,
+        "envoy.filters.http.health_check",
+        "add `pass_through_mode: false` and `headers: [{name: \":path\", string_match: {exact: /healthz}}]`",
+    )?;
     let o = open(d, f, any, &HEALTH_CHECK_FILTER)?;
     let pass_through_mode = match o.get("pass_through_mode") {
         Some(p) => scalars::bool(d, &p).unwrap_or(false),
