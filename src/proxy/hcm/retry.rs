@@ -21,13 +21,18 @@ const X_ENVOY_RATELIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelim
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// The policy one request runs under: the route's (or virtual host's), with the request's own
-/// `x-envoy-*` overrides. The headers are consumed (removed) either way, as Envoy does; they
-/// are honoured only from internal clients.
+/// `x-envoy-*` overrides. The headers are consumed (removed) either way, as Envoy's router
+/// does; they are honoured only from internal clients.
 pub fn effective(
     configured: Option<&RetryPolicy>,
     headers: &mut HeaderMap,
     internal: bool,
 ) -> Option<RetryPolicy> {
+    // Most requests carry no `x-envoy-*` header at all: a scan of the names is cheaper than
+    // five lookups.
+    if !headers.keys().any(|k| k.as_str().starts_with("x-envoy-")) {
+        return configured.cloned();
+    }
     let text = |h: Option<http::HeaderValue>| h.and_then(|v| v.to_str().ok().map(str::to_string));
     let on = text(headers.remove(X_ENVOY_RETRY_ON));
     let grpc_on = text(headers.remove(X_ENVOY_RETRY_GRPC_ON));

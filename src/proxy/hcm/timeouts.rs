@@ -62,8 +62,6 @@ pin_project_lite::pin_project! {
         deadline: Option<Instant>,
         idle_timer: Option<Pin<Box<Sleep>>>,
         deadline_timer: Option<Pin<Box<Sleep>>>,
-        // When the last frame went by (the idle clock starts there).
-        last_frame: Instant,
         fired: Fired,
     }
 }
@@ -76,7 +74,6 @@ impl<B> Watched<B> {
             deadline,
             idle_timer: None,
             deadline_timer: None,
-            last_frame: Instant::now(),
             fired,
         }
     }
@@ -96,9 +93,8 @@ where
         let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                *this.last_frame = Instant::now();
                 if let (Some(timer), Some(idle)) = (this.idle_timer.as_mut(), *this.idle) {
-                    timer.as_mut().reset(*this.last_frame + idle);
+                    timer.as_mut().reset(Instant::now() + idle);
                 }
                 return Poll::Ready(Some(Ok(frame)));
             }
@@ -110,10 +106,11 @@ where
                 *this.deadline_timer = Some(Box::pin(tokio::time::sleep_until(d)));
             }
         }
+        // The idle clock starts when the body first has to wait (frames are taken as soon as
+        // they are ready, so that is when the last one went by); no clock is read before.
         if this.idle_timer.is_none() {
             if let Some(idle) = *this.idle {
-                *this.idle_timer =
-                    Some(Box::pin(tokio::time::sleep_until(*this.last_frame + idle)));
+                *this.idle_timer = Some(Box::pin(tokio::time::sleep(idle)));
             }
         }
         if let Some(timer) = this.deadline_timer.as_mut() {
