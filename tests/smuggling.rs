@@ -71,21 +71,22 @@ fn corpus() -> Vec<Vector> {
     let many_headers: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
     vec![
         // CL.TE and TE.CL: the two framings disagree about where the body ends.
-        v("cl_te", cl_all("Transfer-Encoding: chunked\r\n", &terminated), ClosedAfterFirst),
+        // Both lengths given: refused before any parsing (400 and closed), as Envoy does.
+        v("cl_te", cl_all("Transfer-Encoding: chunked\r\n", &terminated), Rejected(400)),
         v(
             "te_cl",
             post("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", &smuggled_chunk()),
-            ClosedAfterFirst,
+            Rejected(400),
         ),
         v(
             "te_tab_cl",
             cl_all("Transfer-Encoding:\tchunked\r\n", &terminated),
-            ClosedAfterFirst,
+            Rejected(400),
         ),
         v(
             "te_identity_then_chunked_cl",
             cl_all("Transfer-Encoding: identity, chunked\r\n", &terminated),
-            ClosedAfterFirst,
+            Rejected(400),
         ),
         // Transfer-Encoding whose final coding is not exactly `chunked`.
         v("te_chunked_identity", cl_all("Transfer-Encoding: chunked, identity\r\n", &terminated), Rejected(400)),
@@ -116,8 +117,8 @@ fn corpus() -> Vec<Vector> {
         v("cl_inner_space", post("Content-Length: 4 4\r\n", s), Rejected(400)),
         v("cl_empty", post("Content-Length: \r\n", s), Rejected(400)),
         v("cl_space_before_colon", post("Content-Length : 5\r\n", s), Rejected(400)),
-        // Same-value duplicates are one length (RFC 9112 §6.3): forwarded with exactly one.
-        v("cl_identical_duplicates", post("Content-Length: 5\r\nContent-Length: 5\r\n", "hello"), ServedOnce),
+        // Duplicates, even of one value, are refused as Envoy refuses them.
+        v("cl_identical_duplicates", post("Content-Length: 5\r\nContent-Length: 5\r\n", "hello"), Rejected(400)),
         // Chunked bodies that cannot be decoded: found only after the head went upstream.
         v("chunk_size_overflow", post("Transfer-Encoding: chunked\r\n", &format!("FFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n{s}")), ClosedAfterFirst),
         v("chunk_size_negative", post("Transfer-Encoding: chunked\r\n", &format!("-1\r\nx\r\n0\r\n\r\n{s}")), ClosedAfterFirst),

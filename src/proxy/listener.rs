@@ -149,6 +149,8 @@ impl Listener {
                     Ok::<_, Infallible>(response)
                 }
             });
+            // HTTP/1 request framing is checked before hyper parses it (ambiguous lengths).
+            let stream = crate::proxy::hardening::framing::Framed::new(stream);
             let connection = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .into_owned();

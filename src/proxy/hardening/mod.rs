@@ -9,6 +9,7 @@
 //! HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` (→ 431), CONTINUATION floods and reset floods
 //! (GOAWAY `ENHANCE_YOUR_CALM`).
 
+pub mod framing;
 pub mod head;
 pub mod resets;
 pub mod watchdog;
