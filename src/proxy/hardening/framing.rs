@@ -53,30 +53,28 @@ enum Framing {
 }
 
 fn framing(head: &[u8]) -> Framing {
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text.split('\n');
-    let request_line = lines.next().unwrap_or("");
-    if request_line.starts_with("CONNECT ") {
+    let mut lines = head.split(|b| *b == b'\n');
+    let request_line = lines.next().unwrap_or(b"");
+    if request_line.starts_with(b"CONNECT ") {
         return Framing::Tunnel;
     }
     let (mut lengths, mut te, mut chunked, mut upgrade) = (Vec::new(), false, false, false);
     for line in lines {
-        let line = line.trim_end_matches('\r');
-        let Some((name, value)) = line.split_once(':') else {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => lengths.push(value.to_string()),
-            "transfer-encoding" => {
-                te = true;
-                chunked |= value
-                    .rsplit(',')
-                    .next()
-                    .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-            }
-            "upgrade" => upgrade = true,
-            _ => {}
+        let (name, value) = (line[..colon].trim_ascii(), line[colon + 1..].trim_ascii());
+        if name.eq_ignore_ascii_case(b"content-length") {
+            lengths.push(value);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te = true;
+            chunked |= value
+                .rsplit(|b| *b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade = true;
         }
     }
     if (te && !lengths.is_empty()) || lengths.len() > 1 {
@@ -94,16 +92,23 @@ fn framing(head: &[u8]) -> Framing {
     }
     match lengths.first() {
         None => Framing::None,
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if v.chars().all(|c| c.is_ascii_digit()) => Framing::Length(n),
-            _ => Framing::Unknown,
-        },
+        Some(v) if !v.is_empty() && v.iter().all(u8::is_ascii_digit) => {
+            match std::str::from_utf8(v)
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok())
+            {
+                Some(n) => Framing::Length(n),
+                None => Framing::Unknown,
+            }
+        }
+        Some(_) => Framing::Unknown,
     }
 }
 
-/// Where a head ends (`\r\n\r\n`, or a bare `\n\n`), as an index just past it.
-fn head_end(head: &[u8]) -> Option<usize> {
-    (0..head.len()).find_map(|i| {
+/// Where a head ends (`\r\n\r\n`, or a bare `\n\n`), as an index just past it, looking
+/// only from `from` (a head that arrives a byte at a time is scanned once, not once per byte).
+fn head_end(head: &[u8], from: usize) -> Option<usize> {
+    (from.saturating_sub(3)..head.len()).find_map(|i| {
         if head[i..].starts_with(b"\r\n\r\n") {
             Some(i + 4)
         } else if head[i..].starts_with(b"\n\n") {
@@ -140,11 +145,26 @@ impl<IO> Framed<IO> {
                         State::Head(Vec::new())
                     };
                 }
+                State::Head(head) if head.is_empty() && head_end(&data[i..], 0).is_some() => {
+                    // The common case: the whole head is in this read; judge it in place.
+                    let end = head_end(&data[i..], 0).unwrap_or(0);
+                    self.state = match framing(&data[i..i + end]) {
+                        Framing::None | Framing::Length(0) => State::Head(Vec::new()),
+                        Framing::Length(n) => State::Body(n),
+                        Framing::Chunked => State::ChunkSize(Vec::new()),
+                        Framing::Tunnel | Framing::Unknown => State::Off,
+                        Framing::Ambiguous => {
+                            self.state = State::Rejecting(0);
+                            return i;
+                        }
+                    };
+                    i += end;
+                }
                 State::Head(head) => {
                     let start = head.len();
                     let head_starts_at = i;
                     head.extend_from_slice(&data[i..]);
-                    match head_end(head) {
+                    match head_end(head, start) {
                         None => {
                             if head.len() > MAX_HEAD {
                                 self.state = State::Off;
@@ -268,9 +288,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Framed<IO> {
                     let before = buf.filled().len();
                     match Pin::new(&mut this.inner).poll_read(cx, buf) {
                         Poll::Ready(Ok(())) => {
-                            let fresh = buf.filled()[before..].to_vec();
-                            let keep = this.follow(&fresh);
-                            if keep < fresh.len() {
+                            let fresh = buf.filled().len() - before;
+                            let keep = this.follow(&buf.filled()[before..]);
+                            if keep < fresh {
                                 buf.set_filled(before + keep);
                                 if keep == 0 {
                                     // Nothing for hyper in this read: answer the 400 now.
@@ -351,6 +371,19 @@ mod tests {
         let (_, state) =
             follow(&[b"POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\na"]);
         assert_eq!(state, State::Rejecting(0));
+    }
+
+    #[test]
+    fn a_head_trickled_a_byte_at_a_time_is_still_judged() {
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
+        let bytes: Vec<&[u8]> = head.chunks(1).collect();
+        let (kept, state) = follow(&bytes);
+        assert_eq!(state, State::Rejecting(0));
+        assert_eq!(
+            kept.last(),
+            Some(&0),
+            "the byte that completes it is withheld"
+        );
     }
 
     #[test]
