@@ -9,46 +9,17 @@ use std::time::{Duration, Instant};
 use support::*;
 
 /// A v3 config whose HCM runs `filters` (YAML list items, indented under `http_filters`) before
-/// the router, with one route to cluster `up` and an access log of flags to `log`.
+/// the router, with one route to cluster `up` and an access log of status and flags to `log`.
 fn config(filters: &str, up: std::net::SocketAddr, log: &std::path::Path) -> String {
-    format!(
-        r#"
-stats_flush_interval: 0.1s
-static_resources:
-  listeners:
-  - name: ingress
-    address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_http
-          access_log:
-          - name: envoy.access_loggers.file
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-              path: {log}
-              log_format: {{text_format_source: {{inline_string: "%RESPONSE_CODE% %RESPONSE_FLAGS%\n"}}}}
-          route_config:
-            virtual_hosts:
-            - name: backend
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/"}}
-                route: {{cluster: up}}
-          http_filters:
-{filters}
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-{cluster}
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
-"#,
-        log = log.display(),
-        cluster = static_cluster("up", &[up], ""),
+    let access_log = format!(
+        "          access_log:\n          - name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: {}\n              log_format: {{text_format_source: {{inline_string: \"%RESPONSE_CODE% %RESPONSE_FLAGS%\\n\"}}}}",
+        log.display()
+    );
+    v3_config_with_filters(
+        "              - match: {prefix: \"/\"}\n                route: {cluster: up}",
+        &static_cluster("up", &[up], ""),
+        &access_log,
+        filters.trim_end_matches('\n'),
     )
 }
 

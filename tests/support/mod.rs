@@ -424,6 +424,17 @@ pub async fn body_json(r: Response<Incoming>) -> serde_json::Value {
 /// A v3 bootstrap with one listener on 127.0.0.1:0 whose routes and clusters are given as YAML
 /// fragments (indented to sit under `virtual_hosts[0].routes` and `clusters`).
 pub fn v3_config(routes: &str, clusters: &str, extra_hcm: &str) -> String {
+    v3_config_with_filters(routes, clusters, extra_hcm, "")
+}
+
+/// [`v3_config`] with HTTP filters (YAML list items, indented under `http_filters`) before the
+/// router.
+pub fn v3_config_with_filters(
+    routes: &str,
+    clusters: &str,
+    extra_hcm: &str,
+    filters: &str,
+) -> String {
     format!(
         r#"
 stats_flush_interval: 0.1s
@@ -446,6 +457,7 @@ static_resources:
               routes:
 {routes}
           http_filters:
+{filters}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
