@@ -2,21 +2,30 @@
 //!
 //! Lookup by name takes a lock, so callers resolve their stats once (config load, first use) and
 //! keep the returned handles; every handle operation on the data path is a plain atomic.
-//! Registration also runs tag extraction and pre-formats the Prometheus name and labels, so a
-//! scrape never re-runs a regex.
+//! Tag extraction and the Prometheus name and labels are worked out once per stat, the first
+//! time they are needed, so a scrape never re-runs a regex and an idle proxy never runs one.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use super::bins::HistogramCompat;
 use super::histogram::Histogram;
 use super::tags::{Tag, TagProducer};
 use super::{prometheus, render_json, render_text, RenderOptions};
 
-/// Everything about a stat's name that the renderers need, computed once at registration.
+/// Everything about a stat's name that the renderers need, the derived part computed once on
+/// first use.
 pub(super) struct StatMeta {
     pub(super) name: String,
+    /// Tags and Prometheus names, worked out the first time something asks (a `/stats/prometheus`
+    /// scrape, a sink): an idle proxy never runs the tag regexes at all.
+    derived: OnceLock<Derived>,
+    producer: Arc<LazyProducer>,
+}
+
+/// What Envoy's tag extraction makes of a stat name.
+pub(super) struct Derived {
     pub(super) tag_extracted_name: String,
     pub(super) tags: Vec<Tag>,
     /// `envoy_` + the sanitized tag-extracted name.
@@ -27,17 +36,43 @@ pub(super) struct StatMeta {
     pub(super) prom_sort_key: Box<[u8]>,
 }
 
+/// The tag extractors, compiled (about thirty regexes) only when first needed.
+pub(super) struct LazyProducer(OnceLock<TagProducer>);
+
+impl LazyProducer {
+    fn get(&self) -> &TagProducer {
+        self.0.get_or_init(TagProducer::envoy_defaults)
+    }
+}
+
 impl StatMeta {
-    fn new(producer: &TagProducer, name: &str) -> Self {
-        let extracted = producer.produce(name);
+    fn new(producer: &Arc<LazyProducer>, name: &str) -> Self {
         StatMeta {
             name: name.to_string(),
-            prom_name: prometheus::metric_name(&extracted.tag_extracted_name),
-            prom_labels: prometheus::format_labels(&extracted.tags),
-            prom_sort_key: prometheus::sort_key(&extracted.tag_extracted_name, name),
-            tag_extracted_name: extracted.tag_extracted_name,
-            tags: extracted.tags,
+            derived: OnceLock::new(),
+            producer: producer.clone(),
         }
+    }
+
+    fn derived(&self) -> &Derived {
+        self.derived.get_or_init(|| {
+            let extracted = self.producer.get().produce(&self.name);
+            Derived {
+                prom_name: prometheus::metric_name(&extracted.tag_extracted_name),
+                prom_labels: prometheus::format_labels(&extracted.tags),
+                prom_sort_key: prometheus::sort_key(&extracted.tag_extracted_name, &self.name),
+                tag_extracted_name: extracted.tag_extracted_name,
+                tags: extracted.tags,
+            }
+        })
+    }
+}
+
+impl std::ops::Deref for StatMeta {
+    type Target = Derived;
+
+    fn deref(&self) -> &Derived {
+        self.derived()
     }
 }
 
@@ -198,7 +233,7 @@ impl TextReadout {
 type Registry<T> = RwLock<BTreeMap<String, T>>;
 
 struct StoreInner {
-    tag_producer: TagProducer,
+    tag_producer: Arc<LazyProducer>,
     histogram_compat: HistogramCompat,
     // BTreeMaps keep stats in the byte order `/stats` and `/stats?format=json` print them in.
     counters: Registry<Counter>,
@@ -227,14 +262,25 @@ fn read<T>(lock: &Registry<T>) -> RwLockReadGuard<'_, BTreeMap<String, T>> {
 impl Store {
     /// A store using Envoy's default tag extractors and released Envoy's histogram math.
     pub fn new() -> Self {
-        Self::with_config(TagProducer::envoy_defaults(), HistogramCompat::default())
+        Store {
+            inner: Arc::new(StoreInner {
+                tag_producer: Arc::new(LazyProducer(OnceLock::new())),
+                histogram_compat: HistogramCompat::default(),
+                counters: Default::default(),
+                gauges: Default::default(),
+                histograms: Default::default(),
+                text_readouts: Default::default(),
+            }),
+        }
     }
 
     /// A store whose Prometheus `_sum`/`_bucket` values follow the chosen Envoy generation.
     pub fn with_config(tag_producer: TagProducer, histogram_compat: HistogramCompat) -> Self {
+        let lazy = LazyProducer(OnceLock::new());
+        let _ = lazy.0.set(tag_producer);
         Store {
             inner: Arc::new(StoreInner {
-                tag_producer,
+                tag_producer: Arc::new(lazy),
                 histogram_compat,
                 counters: Default::default(),
                 gauges: Default::default(),
@@ -253,7 +299,6 @@ impl Store {
         if let Some(stat) = read(registry).get(name) {
             return stat.clone();
         }
-        // Extract tags before taking the write lock so concurrent readers are not held up.
         let meta = StatMeta::new(&self.inner.tag_producer, name);
         let mut map = registry.write().unwrap_or_else(|e| e.into_inner());
         map.entry(name.to_string())
