@@ -607,3 +607,32 @@ async fn immediate_fail_upstream() -> std::net::SocketAddr {
     });
     addr
 }
+
+#[tokio::test]
+async fn an_upstream_that_breaks_mid_body_breaks_the_response_and_is_flagged() {
+    let up = Scripted::start(|_, _| Answer::ResetMidBody).await;
+    let log = std::env::temp_dir().join(format!("meshsim-midbody-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let p = proxy_logging(
+        &retry("{retry_on: reset, num_retries: 2}"),
+        &static_cluster("up", &[up.addr], ""),
+        Some(&log),
+    )
+    .await;
+    let r = get(&http1(), &p.url("/")).await;
+    assert_eq!(r.status(), 200, "the head had already gone out");
+    let body = http_body_util::BodyExt::collect(r.into_body()).await;
+    assert!(
+        body.is_err(),
+        "the client sees the body break, not a short success"
+    );
+    assert_eq!(
+        up.count(),
+        1,
+        "a reset after the answer started is not retried"
+    );
+    let lines = file_lines(&log, 1).await;
+    assert_eq!(lines, ["UC 1"], "flag UC (upstream connection termination)");
+    p.stop().await;
+    let _ = std::fs::remove_file(&log);
+}

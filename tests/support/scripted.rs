@@ -21,6 +21,8 @@ pub enum Answer {
     Slow(Duration),
     /// Close the connection without answering.
     Drop,
+    /// Answer 200 with the first bytes of a body, then break the connection mid-body.
+    ResetMidBody,
 }
 
 pub struct Scripted {
@@ -51,6 +53,7 @@ impl Scripted {
                                     tokio::time::sleep(d).await;
                                     Ok(reply(200, &format!("slow answer {n}")))
                                 }
+                                Answer::ResetMidBody => Ok(broken()),
                                 Answer::Drop => Err("dropped on purpose"),
                             }
                         }
@@ -79,9 +82,40 @@ impl Drop for Scripted {
     }
 }
 
-fn reply(code: u16, body: &str) -> Response<Full<Bytes>> {
+type ScriptBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn reply(code: u16, body: &str) -> Response<ScriptBody> {
+    use http_body_util::BodyExt;
     Response::builder()
         .status(StatusCode::from_u16(code).unwrap())
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+/// A 200 that promises 100 bytes, sends 10, then fails: the connection breaks mid-body.
+fn broken() -> Response<ScriptBody> {
+    use http_body_util::BodyExt;
+    // The failure waits a moment, so the head and the first bytes are on the wire first.
+    let frames = futures_util::stream::unfold(0, |step| async move {
+        match step {
+            0 => Some((
+                Ok(hyper::body::Frame::data(Bytes::from_static(b"0123456789"))),
+                1,
+            )),
+            1 => {
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                Some((Err(std::io::Error::other("broken on purpose")), 2))
+            }
+            _ => None,
+        }
+    });
+    let body = http_body_util::StreamBody::new(frames);
+    Response::builder()
+        .header("content-length", "100")
+        .body(body.boxed())
         .unwrap()
 }
