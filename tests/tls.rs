@@ -455,3 +455,31 @@ fn certificates_load_from_files_and_bad_ones_are_config_errors() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn health_checks_go_over_the_clusters_tls() {
+    let ca = Ca::new("health test CA").unwrap();
+    let backend = TlsUpstream::start(&ca.issue(&["backend.test"]).unwrap()).await;
+    let check = "    health_checks: [{timeout: 1s, interval: 0.2s, no_traffic_interval: 0.2s, unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: {path: /healthz}}]\n";
+    let cluster = static_cluster(
+        "secure",
+        &[backend.addr],
+        &format!(
+            "{check}{}",
+            upstream_tls(Some("backend.test"), Some(&ca.cert_pem()))
+        ),
+    );
+    let p = Proxy::start(v3_config(&route("/", "secure"), &cluster, "")).await;
+    let flags = format!("secure::{}::health_flags::healthy", backend.addr);
+    assert!(
+        eventually(std::time::Duration::from_secs(3), || async {
+            p.admin_get("/clusters").await.1.contains(&flags)
+        })
+        .await,
+        "a TLS upstream passes its HTTP health check over TLS:\n{}",
+        p.admin_get("/clusters").await.1
+    );
+    assert!(p.counter("cluster.secure.health_check.success").await >= 1);
+    assert!(!backend.handshakes().is_empty(), "the check shook hands");
+    p.stop().await;
+}

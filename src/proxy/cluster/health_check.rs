@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::model::{HealthCheck, HealthCheckKind};
 use crate::proxy::stats::{Counter, Gauge, Store};
+use crate::proxy::tls::client::UpstreamStream;
 
 use super::host::{Health, Host};
 use super::ClusterCore;
@@ -72,7 +73,7 @@ pub fn spawn(core: &Arc<ClusterCore>, index: usize, mut shutdown: watch::Receive
             let rounds = hosts.iter().map(|h| {
                 let (core, check, host) = (core.clone(), check.clone(), h.clone());
                 async move {
-                    let verdict = run_once(&check, &core.config.name, &host).await;
+                    let verdict = run_once(&check, &core, &host).await;
                     apply(&core, &check, &host, verdict);
                 }
             });
@@ -121,18 +122,28 @@ fn next_wait(core: &ClusterCore, check: &HealthCheck) -> Duration {
     base + check.interval_jitter.mul_f64(fastrand::f64())
 }
 
-async fn run_once(check: &HealthCheck, cluster: &str, host: &Host) -> Verdict {
-    match tokio::time::timeout(check.timeout, probe(check, cluster, host)).await {
+async fn run_once(check: &HealthCheck, core: &ClusterCore, host: &Host) -> Verdict {
+    match tokio::time::timeout(check.timeout, probe(check, core, host)).await {
         Ok(v) => v,
         Err(_) => Verdict::NetworkFailure,
     }
 }
 
-async fn probe(check: &HealthCheck, cluster: &str, host: &Host) -> Verdict {
-    let Ok(stream) = TcpStream::connect(host.address).await else {
+/// One check over the cluster's transport: TLS when the cluster has an `UpstreamTlsContext`,
+/// as Envoy checks through the cluster's transport socket.
+async fn probe(check: &HealthCheck, core: &ClusterCore, host: &Host) -> Verdict {
+    let cluster = core.config.name.as_str();
+    let Ok(tcp) = TcpStream::connect(host.address).await else {
         return Verdict::NetworkFailure;
     };
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let stream = match &core.tls {
+        None => UpstreamStream::Plain(tcp),
+        Some(tls) => match tls.handshake(tcp, host.address.ip(), false).await {
+            Ok(stream) => stream,
+            Err(_) => return Verdict::NetworkFailure,
+        },
+    };
     match &check.kind {
         HealthCheckKind::Http {
             path,
