@@ -4,56 +4,17 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use meshsim::runtime::docker::Which;
 use meshsim::runtime::local::LocalRuntime;
-use meshsim::runtime::{Plan, PortPurpose, UnitStatus};
-use meshsim::supervisor::readiness;
-use support::mesh::scenario;
+use meshsim::runtime::Plan;
+use support::live::{front_port, front_proxy, wait_ready};
 use support::seed_checks::service1_hostnames;
 
-fn front_proxy_plan() -> Plan {
-    let loaded = meshsim::scenario::load(&scenario("front-proxy")).unwrap();
-    let run = meshsim::scenario::plan::new_run_id();
-    let mut plan =
-        meshsim::scenario::plan::plan(&loaded.scenario, &loaded.configs, run, true).unwrap();
-    for port in plan.pods.iter_mut().flat_map(|p| p.ports.iter_mut()) {
-        if port.purpose == PortPurpose::Publish {
-            port.host_port = None;
-        }
-    }
-    plan
-}
-
-fn front_port(units: &[UnitStatus]) -> SocketAddr {
-    units
-        .iter()
-        .filter(|u| u.service == "front-envoy")
-        .flat_map(|u| &u.published)
-        .find(|p| p.container_port == 8080)
-        .map(|p| SocketAddr::new(p.host_ip, p.host_port))
-        .expect("front-envoy publishes 8080")
-}
-
-async fn wait_ready(plan: &Plan, units: &[UnitStatus]) {
-    let probes = readiness::probes(plan, units);
-    if let Err(pending) = readiness::wait(&probes, Duration::from_secs(60), |_, _| {}).await {
-        panic!("not ready: {pending:?}");
-    }
-}
-
-/// The third replica: a copy of the second under a new number.
-fn third_replica(plan: &Plan) -> meshsim::runtime::Pod {
-    let mut pod = plan
-        .pods
-        .iter()
-        .find(|p| p.service == "service1" && p.replica == 2)
+/// The third replica, built as the plan builds replicas (`meshsim up`'s scale-up does too).
+fn third_replica(loaded: &meshsim::scenario::Loaded, plan: &Plan) -> meshsim::runtime::Pod {
+    meshsim::scenario::plan::replica(&loaded.scenario, &loaded.configs, plan, "service1", 3)
         .unwrap()
-        .clone();
-    pod.replica = 3;
-    pod
+        .expect("service1 is in the scenario")
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -64,7 +25,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 async fn local_runtime_follows_killed_and_added_replicas() {
     let state = std::env::temp_dir().join(format!("meshsim-replicas-{}", std::process::id()));
     let runtime = LocalRuntime::new(support::mesh::meshsim_exe().into(), state.clone());
-    let plan = front_proxy_plan();
+    let (loaded, plan) = front_proxy(true);
     let mut run = runtime.launch(&plan).await.unwrap();
     let units = run.units();
     wait_ready(&plan, &units).await;
@@ -80,7 +41,7 @@ async fn local_runtime_follows_killed_and_added_replicas() {
     let one = blocking(move || service1_hostnames(front, 1)).await;
     assert_eq!(one.into_iter().collect::<Vec<_>>(), ["service1-1"]);
 
-    run.add_pod(&third_replica(&plan)).await.unwrap();
+    run.add_pod(&third_replica(&loaded, &plan)).await.unwrap();
     let again = blocking(move || service1_hostnames(front, 2)).await;
     assert_eq!(
         again.into_iter().collect::<Vec<_>>(),
@@ -98,7 +59,7 @@ async fn docker_runtime_follows_killed_and_added_replicas() {
         return;
     };
     let image = support::docker::meshsim_image(&docker).await;
-    let plan = front_proxy_plan();
+    let (loaded, plan) = front_proxy(true);
     let cleanup = support::docker::RunGuard::new(&plan.run_id);
     let units = docker.launch(&plan, &image).await.unwrap();
     wait_ready(&plan, &units).await;
@@ -116,7 +77,7 @@ async fn docker_runtime_follows_killed_and_added_replicas() {
     );
 
     docker
-        .launch_pod(&plan, &third_replica(&plan), &image)
+        .launch_pod(&plan, &third_replica(&loaded, &plan), &image)
         .await
         .unwrap();
     let again = blocking(move || service1_hostnames(front, 2)).await;
