@@ -410,8 +410,9 @@ pub struct RetryPolicy {
     pub back_off_base: Duration,
     pub back_off_max: Duration,
     pub retriable_status_codes: Vec<u16>,
-    /// Header names whose presence in a response makes it retriable (`retriable-headers`).
-    pub retriable_headers: Vec<String>,
+    /// Response headers that make an answer retriable (`retriable-headers`): Envoy's
+    /// `HeaderMatcher`s, matched against the response.
+    pub retriable_headers: Vec<HeaderMatcher>,
     /// `retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts}]`.
     pub avoid_previous_hosts: bool,
     /// Default 1.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::super::diagnostics::did_you_mean;
 use super::super::model::{RetryOn, RetryPolicy};
+use super::matchers::header_matchers;
 use super::scalars;
 use super::{Decoder, Field, Message};
 
@@ -42,23 +43,6 @@ const HOST_PREDICATE: Message = Message {
     name: "RetryPolicy.RetryHostPredicate",
     fields: &["name", "typed_config", "config"],
     ignored: &[],
-};
-
-const HEADER_MATCHER: Message = Message {
-    name: "HeaderMatcher",
-    fields: &["name"],
-    ignored: &[
-        "exact_match",
-        "safe_regex_match",
-        "range_match",
-        "present_match",
-        "prefix_match",
-        "suffix_match",
-        "contains_match",
-        "string_match",
-        "invert_match",
-        "treat_missing_header_as_empty",
-    ],
 };
 
 const PREVIOUS_HOSTS: &str = "envoy.retry_host_predicates.previous_hosts";
@@ -154,15 +138,7 @@ pub fn retry_policy(d: &mut Decoder, f: &Field) -> Option<RetryPolicy> {
         None => Vec::new(),
     };
     let retriable_headers = match o.get("retriable_headers") {
-        Some(h) => d
-            .seq(&h)
-            .iter()
-            .filter_map(|m| {
-                let mo = d.obj(m, &HEADER_MATCHER)?;
-                let name = mo.get("name").and_then(|n| scalars::string(d, &n))?;
-                Some(name.to_ascii_lowercase())
-            })
-            .collect(),
+        Some(h) => header_matchers(d, &h),
         None => Vec::new(),
     };
     let mut avoid_previous_hosts = false;

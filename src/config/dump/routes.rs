@@ -100,12 +100,10 @@ fn retry_policy(r: &RetryPolicy) -> Value {
         );
     }
     if !r.retriable_headers.is_empty() {
-        let names: Vec<Value> = r
-            .retriable_headers
-            .iter()
-            .map(|n| json!({ "name": n }))
-            .collect();
-        m.insert("retriable_headers".into(), Value::Array(names));
+        m.insert(
+            "retriable_headers".into(),
+            header_matchers(&r.retriable_headers),
+        );
     }
     if r.avoid_previous_hosts {
         m.insert(
@@ -204,6 +202,28 @@ fn string_matcher(s: &StringMatcher) -> Value {
     Value::Object(m)
 }
 
+fn header_matchers(matchers: &[HeaderMatcher]) -> Value {
+    matchers
+        .iter()
+        .map(|h| {
+            let mut hm = Map::new();
+            hm.insert("name".into(), json!(h.name));
+            match &h.spec {
+                HeaderMatchSpec::Present(p) => hm.insert("present_match".into(), json!(p)),
+                HeaderMatchSpec::Range { start, end } => hm.insert(
+                    "range_match".into(),
+                    json!({"start": start.to_string(), "end": end.to_string()}),
+                ),
+                HeaderMatchSpec::String(s) => hm.insert("string_match".into(), string_matcher(s)),
+            };
+            if h.invert {
+                hm.insert("invert_match".into(), json!(true));
+            }
+            Value::Object(hm)
+        })
+        .collect()
+}
+
 fn route_match(rm: &RouteMatch) -> Value {
     let mut m = Map::new();
     match &rm.path {
@@ -216,29 +236,7 @@ fn route_match(rm: &RouteMatch) -> Value {
         m.insert("case_sensitive".into(), json!(false));
     }
     if !rm.headers.is_empty() {
-        let headers: Vec<Value> = rm
-            .headers
-            .iter()
-            .map(|h| {
-                let mut hm = Map::new();
-                hm.insert("name".into(), json!(h.name));
-                match &h.spec {
-                    HeaderMatchSpec::Present(p) => hm.insert("present_match".into(), json!(p)),
-                    HeaderMatchSpec::Range { start, end } => hm.insert(
-                        "range_match".into(),
-                        json!({"start": start.to_string(), "end": end.to_string()}),
-                    ),
-                    HeaderMatchSpec::String(s) => {
-                        hm.insert("string_match".into(), string_matcher(s))
-                    }
-                };
-                if h.invert {
-                    hm.insert("invert_match".into(), json!(true));
-                }
-                Value::Object(hm)
-            })
-            .collect();
-        m.insert("headers".into(), Value::Array(headers));
+        m.insert("headers".into(), header_matchers(&rm.headers));
     }
     if !rm.query_parameters.is_empty() {
         let params: Vec<Value> = rm

@@ -8,7 +8,11 @@ use http::header::HeaderName;
 use http::HeaderMap;
 
 use crate::config::decode::retry::DEFAULT_BACK_OFF_BASE;
+use std::borrow::Cow;
+
 use crate::config::model::{RetryOn, RetryPolicy};
+use crate::proxy::router::matcher::{CompiledHeaderMatcher, RequestView};
+use crate::proxy::router::RetryRule;
 
 const X_ENVOY_RETRY_ON: HeaderName = HeaderName::from_static("x-envoy-retry-on");
 const X_ENVOY_RETRY_GRPC_ON: HeaderName = HeaderName::from_static("x-envoy-retry-grpc-on");
@@ -23,15 +27,20 @@ const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 /// The policy one request runs under: the route's (or virtual host's), with the request's own
 /// `x-envoy-*` overrides. The headers are consumed (removed) either way, as Envoy's router
 /// does; they are honoured only from internal clients.
-pub fn effective(
-    configured: Option<&RetryPolicy>,
+pub fn effective<'a>(
+    configured: Option<&'a RetryRule>,
     headers: &mut HeaderMap,
     internal: bool,
-) -> Option<RetryPolicy> {
+) -> Option<Effective<'a>> {
+    let rule = |policy: Cow<'a, RetryPolicy>| Effective {
+        policy,
+        retriable_headers: configured.map_or(&[][..], |r| &r.retriable_headers),
+    };
+    let unchanged = || configured.map(|r| rule(Cow::Borrowed(&r.policy)));
     // Most requests carry no `x-envoy-*` header at all: a scan of the names is cheaper than
     // five lookups.
     if !headers.keys().any(|k| k.as_str().starts_with("x-envoy-")) {
-        return configured.cloned();
+        return unchanged();
     }
     let text = |h: Option<http::HeaderValue>| h.and_then(|v| v.to_str().ok().map(str::to_string));
     let on = text(headers.remove(X_ENVOY_RETRY_ON));
@@ -39,8 +48,14 @@ pub fn effective(
     let max = text(headers.remove(X_ENVOY_MAX_RETRIES));
     let per_try = text(headers.remove(X_ENVOY_PER_TRY_TIMEOUT_MS));
     let codes = text(headers.remove(X_ENVOY_RETRIABLE_STATUS_CODES));
-    if !internal {
-        return configured.cloned();
+    if !internal
+        || (on.is_none()
+            && grpc_on.is_none()
+            && max.is_none()
+            && per_try.is_none()
+            && codes.is_none())
+    {
+        return unchanged();
     }
     // Unknown names in a header are ignored, as Envoy ignores them.
     let from_headers = [on, grpc_on]
@@ -53,7 +68,7 @@ pub fn effective(
         })
         .fold(RetryOn::default(), RetryOn::union);
     let mut policy = match configured {
-        Some(p) => p.clone(),
+        Some(r) => r.policy.clone(),
         None if from_headers != RetryOn::default() => RetryPolicy {
             retry_on: RetryOn::default(),
             num_retries: 1,
@@ -81,7 +96,22 @@ pub fn effective(
                 .filter_map(|c| c.trim().parse::<u16>().ok()),
         );
     }
-    Some(policy)
+    Some(rule(Cow::Owned(policy)))
+}
+
+/// The policy a request runs under: borrowed from the route when the request changes nothing
+/// (no copy per request), owned when its headers override some of it.
+pub struct Effective<'a> {
+    policy: Cow<'a, RetryPolicy>,
+    retriable_headers: &'a [CompiledHeaderMatcher],
+}
+
+impl std::ops::Deref for Effective<'_> {
+    type Target = RetryPolicy;
+
+    fn deref(&self) -> &RetryPolicy {
+        &self.policy
+    }
 }
 
 /// How an attempt ended, for the retry decision.
@@ -94,7 +124,7 @@ pub enum Outcome<'a> {
 }
 
 /// Whether `policy` retries `outcome`.
-pub fn retriable(policy: &RetryPolicy, outcome: Outcome<'_>) -> bool {
+pub fn retriable(policy: &Effective<'_>, outcome: Outcome<'_>) -> bool {
     let on = &policy.retry_on;
     match outcome {
         Outcome::ConnectFailure => on.five_xx || on.gateway_error || on.reset || on.connect_failure,
@@ -107,14 +137,23 @@ pub fn retriable(policy: &RetryPolicy, outcome: Outcome<'_>) -> bool {
                 || (on.envoy_ratelimited
                     && code == 429
                     && headers.contains_key(X_ENVOY_RATELIMITED))
-                || (on.retriable_headers
-                    && policy
-                        .retriable_headers
-                        .iter()
-                        .any(|h| headers.contains_key(h.as_str())))
+                || (on.retriable_headers && matches_any(policy.retriable_headers, headers))
                 || grpc_retriable(on, headers)
         }
     }
+}
+
+/// Whether any of the route's `retriable_headers` matchers matches the response's headers.
+fn matches_any(matchers: &[CompiledHeaderMatcher], headers: &HeaderMap) -> bool {
+    let response = RequestView {
+        method: "",
+        path: "",
+        query: None,
+        authority: "",
+        scheme: "",
+        headers,
+    };
+    matchers.iter().any(|m| m.matches(&response))
 }
 
 /// gRPC answers 200 with the status in `grpc-status`: cancelled (1), deadline-exceeded (4),
@@ -151,6 +190,16 @@ pub fn back_off(policy: &RetryPolicy, n: u32, draw: f64) -> Duration {
 mod tests {
     use super::*;
 
+    /// A route's rule for `on`, as the router compiles it.
+    fn rule(on: &str) -> RetryRule {
+        RetryRule::compile(&policy(on)).unwrap()
+    }
+
+    /// The rule as a request without overrides runs under it.
+    fn as_run(rule: &RetryRule) -> Effective<'_> {
+        effective(Some(rule), &mut HeaderMap::new(), false).unwrap()
+    }
+
     fn policy(on: &str) -> RetryPolicy {
         RetryPolicy {
             retry_on: RetryOn::parse(on).unwrap(),
@@ -159,7 +208,11 @@ mod tests {
             back_off_base: DEFAULT_BACK_OFF_BASE,
             back_off_max: DEFAULT_BACK_OFF_BASE * 10,
             retriable_status_codes: vec![418],
-            retriable_headers: vec!["x-retry-me".into()],
+            retriable_headers: vec![crate::config::model::HeaderMatcher {
+                name: "x-retry-me".into(),
+                spec: crate::config::model::HeaderMatchSpec::Present(true),
+                invert: false,
+            }],
             avoid_previous_hosts: false,
             host_selection_retry_max_attempts: 1,
         }
@@ -172,19 +225,23 @@ mod tests {
     #[test]
     fn each_condition_retries_what_envoy_documents() {
         let none = HeaderMap::new();
-        let p = policy("5xx");
+        let r = rule("5xx");
+        let p = as_run(&r);
         assert!(retriable(&p, response(500, &none)));
         assert!(retriable(&p, Outcome::ConnectFailure));
         assert!(retriable(&p, Outcome::PerTryTimeout));
         assert!(!retriable(&p, response(404, &none)));
-        let p = policy("gateway-error");
+        let r = rule("gateway-error");
+        let p = as_run(&r);
         assert!(retriable(&p, response(503, &none)));
         assert!(!retriable(&p, response(500, &none)));
-        let p = policy("connect-failure");
+        let r = rule("connect-failure");
+        let p = as_run(&r);
         assert!(retriable(&p, Outcome::ConnectFailure));
         assert!(!retriable(&p, Outcome::Reset));
         assert!(!retriable(&p, response(503, &none)));
-        let p = policy("retriable-4xx,retriable-status-codes,retriable-headers");
+        let r = rule("retriable-4xx,retriable-status-codes,retriable-headers");
+        let p = as_run(&r);
         assert!(retriable(&p, response(409, &none)));
         assert!(retriable(&p, response(418, &none)));
         let mut marked = HeaderMap::new();
@@ -193,8 +250,14 @@ mod tests {
         assert!(!retriable(&p, response(200, &none)));
         let mut grpc = HeaderMap::new();
         grpc.insert("grpc-status", "14".parse().unwrap());
-        assert!(retriable(&policy("unavailable"), response(200, &grpc)));
-        assert!(!retriable(&policy("cancelled"), response(200, &grpc)));
+        assert!(retriable(
+            &as_run(&rule("unavailable")),
+            response(200, &grpc)
+        ));
+        assert!(!retriable(
+            &as_run(&rule("cancelled")),
+            response(200, &grpc)
+        ));
     }
 
     #[test]
@@ -216,7 +279,7 @@ mod tests {
         assert_eq!(p.num_retries, 4);
         assert!(effective(None, &mut h, false).is_none());
         assert!(h.is_empty(), "consumed");
-        let configured = policy("reset");
+        let configured = rule("reset");
         let mut h = HeaderMap::new();
         h.insert(
             "x-envoy-upstream-rq-per-try-timeout-ms",
@@ -225,5 +288,9 @@ mod tests {
         let p = effective(Some(&configured), &mut h, true).unwrap();
         assert_eq!(p.per_try_timeout, Some(Duration::from_millis(150)));
         assert_eq!(p.num_retries, 2);
+        assert!(
+            matches!(as_run(&configured).policy, Cow::Borrowed(_)),
+            "without overrides the route's policy is used as it is, not copied"
+        );
     }
 }

@@ -112,7 +112,7 @@ pub struct ForwardEntry {
     pub timeout_header: Option<http::HeaderValue>,
     pub hash_policy: Vec<HashPolicy>,
     /// The route's retry policy, else its virtual host's.
-    pub retry: Option<Arc<RetryPolicy>>,
+    pub retry: Option<Arc<RetryRule>>,
     /// The route's stream idle timeout (overrides the HCM's `stream_idle_timeout`).
     pub idle_timeout: Option<std::time::Duration>,
 }
@@ -153,6 +153,14 @@ impl RouteTable {
         };
         let mut vhosts = Vec::with_capacity(config.virtual_hosts.len());
         for vh in &config.virtual_hosts {
+            // Compiled once, shared by every route of the host that has no policy of its own.
+            let vhost_retry = vh
+                .retry_policy
+                .as_ref()
+                .map(RetryRule::compile)
+                .transpose()
+                .map_err(regex_err)?
+                .map(Arc::new);
             let mut routes = Vec::with_capacity(vh.routes.len());
             for r in &vh.routes {
                 let action = match &r.action {
@@ -164,7 +172,7 @@ impl RouteTable {
                         // A route's own policy replaces the virtual host's (Envoy does not
                         // merge them).
                         if entry.retry.is_none() {
-                            entry.retry = vh.retry_policy.clone().map(Arc::new);
+                            entry.retry = vhost_retry.clone();
                         }
                         Action::Forward(Box::new(entry))
                     }
@@ -276,7 +284,13 @@ fn compile_forward(f: &crate::config::model::ForwardAction) -> Result<ForwardEnt
             .timeout
             .map(|t| http::HeaderValue::from(t.as_millis() as u64)),
         hash_policy: f.hash_policy.clone(),
-        retry: f.retry_policy.clone().map(Arc::new),
+        retry: f
+            .retry_policy
+            .as_ref()
+            .map(RetryRule::compile)
+            .transpose()
+            .map_err(CompileError::Regex)?
+            .map(Arc::new),
         idle_timeout: f.idle_timeout,
     })
 }
@@ -335,6 +349,26 @@ fn re2_substitution(s: &str) -> String {
         }
     }
     out
+}
+
+/// A retry policy with its `retriable_headers` matchers compiled.
+#[derive(Debug)]
+pub struct RetryRule {
+    pub policy: RetryPolicy,
+    pub retriable_headers: Vec<matcher::CompiledHeaderMatcher>,
+}
+
+impl RetryRule {
+    pub(crate) fn compile(policy: &RetryPolicy) -> Result<RetryRule, BadRegex> {
+        Ok(RetryRule {
+            retriable_headers: policy
+                .retriable_headers
+                .iter()
+                .map(matcher::compile_header)
+                .collect::<Result<_, _>>()?,
+            policy: policy.clone(),
+        })
+    }
 }
 
 impl ForwardEntry {
