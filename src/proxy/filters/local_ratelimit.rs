@@ -2,7 +2,7 @@
 //! requests are looked at; without a token they are counted `rate_limited`, and
 //! `filter_enforced` % of those get the configured status (429) with `x-envoy-ratelimited`.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue};
@@ -19,7 +19,7 @@ const X_ENVOY_RATELIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelim
 
 pub struct LocalRateLimit {
     config: LocalRateLimitConfig,
-    bucket: Mutex<Bucket>,
+    bucket: Bucket,
     headers: Vec<CompiledHeader>,
     enabled: Counter,
     enforced: Counter,
@@ -27,10 +27,13 @@ pub struct LocalRateLimit {
     ok: Counter,
 }
 
-/// Tokens, refilled lazily: as many fills as intervals passed since the last one.
+/// Tokens, refilled lazily: as many fills as intervals passed since the last one. Atomics
+/// only — the request path takes no lock: whoever moves `last_fill` on adds the tokens.
 struct Bucket {
-    tokens: u32,
-    last_fill: Instant,
+    tokens: AtomicU32,
+    /// Nanoseconds since `epoch` of the last fill.
+    last_fill: AtomicU64,
+    epoch: Instant,
 }
 
 impl LocalRateLimit {
@@ -38,10 +41,11 @@ impl LocalRateLimit {
         let c =
             |n: &str| store.counter(&format!("{}.http_local_rate_limit.{n}", config.stat_prefix));
         Ok(LocalRateLimit {
-            bucket: Mutex::new(Bucket {
-                tokens: config.max_tokens,
-                last_fill: Instant::now(),
-            }),
+            bucket: Bucket {
+                tokens: AtomicU32::new(config.max_tokens),
+                last_fill: AtomicU64::new(0),
+                epoch: Instant::now(),
+            },
             headers: headers::compile_additions(&config.response_headers_to_add)?,
             enabled: c("enabled"),
             enforced: c("enforced"),
@@ -52,20 +56,36 @@ impl LocalRateLimit {
     }
 
     fn take_token(&self, now: Instant) -> bool {
-        let mut b = self.bucket.lock().expect("bucket lock");
-        let interval = self.config.fill_interval.max(Duration::from_millis(1));
-        let fills = now.duration_since(b.last_fill).as_nanos() / interval.as_nanos();
-        if fills > 0 {
-            let added = (fills as u64).saturating_mul(u64::from(self.config.tokens_per_fill));
-            b.tokens = (u64::from(b.tokens) + added).min(u64::from(self.config.max_tokens)) as u32;
-            b.last_fill += interval * fills.min(u128::from(u32::MAX)) as u32;
+        let b = &self.bucket;
+        let interval = self
+            .config
+            .fill_interval
+            .max(Duration::from_millis(1))
+            .as_nanos() as u64;
+        let now = now.saturating_duration_since(b.epoch).as_nanos() as u64;
+        let last = b.last_fill.load(Ordering::Acquire);
+        let fills = now.saturating_sub(last) / interval;
+        if fills > 0
+            && b.last_fill
+                .compare_exchange(
+                    last,
+                    last + fills * interval,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+        {
+            let added = fills.saturating_mul(u64::from(self.config.tokens_per_fill));
+            let max = u64::from(self.config.max_tokens);
+            let _ = b
+                .tokens
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                    Some((u64::from(t) + added).min(max) as u32)
+                });
         }
-        if b.tokens > 0 {
-            b.tokens -= 1;
-            true
-        } else {
-            false
-        }
+        b.tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(1))
+            .is_ok()
     }
 
     pub fn decode(&self, req: &Request<'_>) -> Decision {
@@ -114,7 +134,7 @@ mod tests {
             dump: serde_json::Value::Null,
         };
         let limit = LocalRateLimit::new(&config, &Store::default()).unwrap();
-        let t0 = limit.bucket.lock().unwrap().last_fill;
+        let t0 = limit.bucket.epoch;
         assert!(limit.take_token(t0));
         assert!(limit.take_token(t0));
         assert!(!limit.take_token(t0));

@@ -145,51 +145,44 @@ impl<IO> Framed<IO> {
                         State::Head(Vec::new())
                     };
                 }
-                State::Head(head) if head.is_empty() && head_end(&data[i..], 0).is_some() => {
-                    // The common case: the whole head is in this read; judge it in place.
-                    let end = head_end(&data[i..], 0).unwrap_or(0);
-                    self.state = match framing(&data[i..i + end]) {
+                State::Head(head) => {
+                    let start = head.len();
+                    // The common case: a whole head in this read, judged in place (no copy).
+                    let whole = if start == 0 {
+                        head_end(&data[i..], 0).map(|end| (end, framing(&data[i..i + end])))
+                    } else {
+                        None
+                    };
+                    let (consumed, judged) = match whole {
+                        Some(found) => found,
+                        None => {
+                            head.extend_from_slice(&data[i..]);
+                            match head_end(head, start) {
+                                None => {
+                                    if head.len() > MAX_HEAD {
+                                        self.state = State::Off;
+                                    }
+                                    i = data.len();
+                                    continue;
+                                }
+                                Some(end) => (end - start, framing(&std::mem::take(head)[..end])),
+                            }
+                        }
+                    };
+                    self.state = match judged {
                         Framing::None | Framing::Length(0) => State::Head(Vec::new()),
                         Framing::Length(n) => State::Body(n),
                         Framing::Chunked => State::ChunkSize(Vec::new()),
                         Framing::Tunnel | Framing::Unknown => State::Off,
                         Framing::Ambiguous => {
                             self.state = State::Rejecting(0);
-                            return i;
+                            // Hide the whole head from hyper; the bytes before it (earlier
+                            // requests in this read) still go. A head begun in an earlier
+                            // read hides all of this one.
+                            return if start == 0 { i } else { 0 };
                         }
                     };
-                    i += end;
-                }
-                State::Head(head) => {
-                    let start = head.len();
-                    let head_starts_at = i;
-                    head.extend_from_slice(&data[i..]);
-                    match head_end(head, start) {
-                        None => {
-                            if head.len() > MAX_HEAD {
-                                self.state = State::Off;
-                            }
-                            i = data.len();
-                        }
-                        Some(end) => {
-                            let consumed = end - start;
-                            let head = std::mem::take(head);
-                            self.state = match framing(&head[..end]) {
-                                Framing::None => State::Head(Vec::new()),
-                                Framing::Length(0) => State::Head(Vec::new()),
-                                Framing::Length(n) => State::Body(n),
-                                Framing::Chunked => State::ChunkSize(Vec::new()),
-                                Framing::Tunnel | Framing::Unknown => State::Off,
-                                Framing::Ambiguous => {
-                                    self.state = State::Rejecting(0);
-                                    // Hide the whole head from hyper; the bytes before it
-                                    // (earlier requests in this read) still go.
-                                    return head_starts_at.saturating_sub(start);
-                                }
-                            };
-                            i += consumed;
-                        }
-                    }
+                    i += consumed;
                 }
                 State::Body(left) => {
                     let take = (*left).min((data.len() - i) as u64);

@@ -248,7 +248,7 @@ impl HttpConnectionManager {
             {
                 exchange.response_flags.insert(flags);
                 exchange.response_code_details = details;
-                return exchange.respond(self.with_server_header(response));
+                return exchange.respond(with_server_header(shared, response));
             }
         }
         let Some((vhost, route)) = matched else {
@@ -257,7 +257,7 @@ impl HttpConnectionManager {
                 .response_flags
                 .insert(ResponseFlags::NO_ROUTE_FOUND);
             exchange.response_code_details = "route_not_found";
-            let response = self.with_server_header(local_reply::reply(404, "", head));
+            let response = with_server_header(shared, local_reply::reply(404, "", head));
             return exchange.respond(response);
         };
         exchange.route_name = route.name.clone();
@@ -320,7 +320,7 @@ impl HttpConnectionManager {
         route.mutations.apply_response(response.headers_mut());
         vhost.mutations.apply_response(response.headers_mut());
         table.mutations.apply_response(response.headers_mut());
-        let response = self.with_server_header(response);
+        let response = with_server_header(shared, response);
         exchange.respond(response)
     }
 
@@ -342,24 +342,25 @@ impl HttpConnectionManager {
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        exchange.respond(self.with_server_header(response))
+        let response = with_server_header(&exchange.shared, response);
+        exchange.respond(response)
     }
+}
 
-    /// The `server` header rule, applied to every response, local or proxied.
-    fn with_server_header(&self, mut response: Response<Body>) -> Response<Body> {
-        let shared = self.current.load();
-        let headers = response.headers_mut();
-        match shared.config.server_header_transformation {
-            ServerHeaderTransformation::Overwrite => {
+/// The `server` header rule, applied to every response, local or proxied, by the config the
+/// request started with.
+fn with_server_header(shared: &Shared, mut response: Response<Body>) -> Response<Body> {
+    let headers = response.headers_mut();
+    match shared.config.server_header_transformation {
+        ServerHeaderTransformation::Overwrite => {
+            headers.insert(SERVER, shared.server_header.clone());
+        }
+        ServerHeaderTransformation::AppendIfAbsent => {
+            if !headers.contains_key(SERVER) {
                 headers.insert(SERVER, shared.server_header.clone());
             }
-            ServerHeaderTransformation::AppendIfAbsent => {
-                if !headers.contains_key(SERVER) {
-                    headers.insert(SERVER, shared.server_header.clone());
-                }
-            }
-            ServerHeaderTransformation::PassThrough => {}
         }
-        response
+        ServerHeaderTransformation::PassThrough => {}
     }
+    response
 }

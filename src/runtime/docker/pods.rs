@@ -255,19 +255,13 @@ impl DockerRuntime {
                 Err(e) => return Err(self.api_error(format!("creating container {unit}"), e)),
             };
             created.push(id.clone());
+            // Copied into the stopped container: no bind mount, so a remote daemon works.
             if let Program::Proxy { config, .. } = &container.program {
-                // Copied into the stopped container: no bind mount, so a remote daemon works.
                 let tar = spec::config_tar(config).map_err(|e| DockerError::Package {
                     path: config.source.clone(),
                     reason: e.to_string(),
                 })?;
-                let options = UploadToContainerOptionsBuilder::new().path("/").build();
-                self.docker
-                    .upload_to_container(&id, Some(options), bollard::body_full(tar.into()))
-                    .await
-                    .map_err(|e| {
-                        self.api_error(format!("copying {} into {unit}", config.container_path), e)
-                    })?;
+                self.upload(&id, &unit, &config.container_path, tar).await?;
             }
             for file in &container.files {
                 let mode = if file.private { 0o600 } else { 0o644 };
@@ -278,13 +272,7 @@ impl DockerRuntime {
                             reason: e.to_string(),
                         }
                     })?;
-                let options = UploadToContainerOptionsBuilder::new().path("/").build();
-                self.docker
-                    .upload_to_container(&id, Some(options), bollard::body_full(tar.into()))
-                    .await
-                    .map_err(|e| {
-                        self.api_error(format!("copying {} into {unit}", file.container_path), e)
-                    })?;
+                self.upload(&id, &unit, &file.container_path, tar).await?;
             }
         }
         // The namespace owner first: a sidecar cannot join a namespace that does not exist yet.
@@ -369,6 +357,21 @@ impl DockerRuntime {
                 started_at: None,
             })
             .collect())
+    }
+
+    /// Copies a tar of one file into a created (not yet started) container.
+    async fn upload(
+        &self,
+        id: &str,
+        unit: &str,
+        container_path: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), DockerError> {
+        let options = UploadToContainerOptionsBuilder::new().path("/").build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| self.api_error(format!("copying {container_path} into {unit}"), e))
     }
 }
 
