@@ -566,7 +566,7 @@ fn cycle_log_unit(model: &mut Model, forward: bool) {
 /// natural order.
 fn cycle_sort(model: &mut Model) {
     let view = model.view;
-    let columns = rows::columns(model, view);
+    let columns = rows::columns(view);
     let sortable = rows::sortable(view);
     if !sortable {
         model.notice = Some(format!(

@@ -89,7 +89,7 @@ const LOG_COLUMNS: [&str; 1] = ["LINE"];
 const EVENT_COLUMNS: [&str; 3] = ["TIME", "KIND", "WHAT"];
 
 /// The columns `s` cycles through in `view`.
-pub fn columns(_model: &Model, view: View) -> Vec<&'static str> {
+pub fn columns(view: View) -> Vec<&'static str> {
     match view {
         View::Overview => TRAFFIC_COLUMNS.to_vec(),
         View::Clusters => CLUSTER_COLUMNS.to_vec(),
