@@ -750,7 +750,11 @@ mod tests {
                             // sees real, changing load from the other threads.
                             hosts[idx].active.fetch_add(1, Ordering::Relaxed);
                             counts[idx].fetch_add(1, Ordering::Relaxed);
-                            let _ = lb.pick(&hosts[..], &ctx).unwrap();
+                            // Every pick counts: counting only the first of each pair would
+                            // measure how the threads happen to interleave on a busy machine
+                            // (round robin hands slots out in turn across all of them).
+                            let second = lb.pick(&hosts[..], &ctx).unwrap();
+                            counts[second].fetch_add(1, Ordering::Relaxed);
                             hosts[idx].active.fetch_sub(1, Ordering::Relaxed);
                         }
                     })
@@ -761,7 +765,7 @@ mod tests {
             }
             let counts: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
             let total: usize = counts.iter().sum();
-            assert_eq!(total, THREADS * PER_THREAD, "{policy:?}");
+            assert_eq!(total, 2 * THREADS * PER_THREAD, "{policy:?}");
             for (i, &c) in counts.iter().enumerate() {
                 let share = c as f64 / total as f64;
                 if matches!(policy, Policy::LeastRequest { .. }) {
