@@ -22,4 +22,6 @@ pub mod scenario;
 pub mod scrape;
 pub mod signals;
 pub mod supervisor;
+pub mod traffic;
 pub mod tui;
+pub mod verdict;

@@ -1,0 +1,4 @@
+//! The verdict of a scenario test: expectations judged against what the run recorded, and the
+//! reports (a table, JSON, JUnit XML).
+
+pub mod record;
