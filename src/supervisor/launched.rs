@@ -84,6 +84,50 @@ impl Launched {
         }
     }
 
+    /// Stops a pod (SIGTERM, then SIGKILL after a grace); it stays, exited. Returns how many
+    /// containers or processes were running.
+    pub async fn stop_pod(&mut self, service: &str, replica: u32) -> Result<usize, RuntimeError> {
+        match self {
+            Launched::Docker { runtime, run, .. } => {
+                Ok(runtime.stop_pod(run, service, replica).await?)
+            }
+            Launched::Local(run) => Ok(run.stop_pod(service, replica).await),
+        }
+    }
+
+    /// Freezes or thaws a pod (`docker pause`/`unpause`, SIGSTOP/SIGCONT).
+    pub async fn pause_pod(
+        &mut self,
+        service: &str,
+        replica: u32,
+        paused: bool,
+    ) -> Result<usize, RuntimeError> {
+        match self {
+            Launched::Docker { runtime, run, .. } => {
+                Ok(runtime.pause_pod(run, service, replica, paused).await?)
+            }
+            Launched::Local(run) => Ok(run.pause_pod(service, replica, paused)),
+        }
+    }
+
+    /// Cuts a pod off the network, or puts it back (see each runtime's `connect_pod`).
+    pub async fn connect_pod(
+        &mut self,
+        service: &str,
+        replica: u32,
+        connected: bool,
+    ) -> Result<(), RuntimeError> {
+        match self {
+            Launched::Docker { runtime, run, .. } => {
+                Ok(runtime.connect_pod(run, service, replica, connected).await?)
+            }
+            Launched::Local(run) => {
+                run.connect_pod(service, replica, connected);
+                Ok(())
+            }
+        }
+    }
+
     /// Removes a pod, running or not; a pod already gone is not an error.
     pub async fn remove_pod(&mut self, service: &str, replica: u32) -> Result<(), RuntimeError> {
         match self {

@@ -159,9 +159,23 @@ pub fn prepare(options: &UpOptions, run_id: String) -> Result<(scenario::Loaded,
     Ok((loaded, plan))
 }
 
-/// `meshsim up`, in the foreground (or as a detached run's supervisor). Returns once torn down,
-/// or once ready for a detached Docker run.
-pub async fn up(options: UpOptions) -> Result<(), UpError> {
+/// A mesh launched and ready: what `up` keeps running and `test` drives.
+pub struct Started {
+    pub launched: Launched,
+    pub plan: Plan,
+    pub loaded: scenario::Loaded,
+    pub units: Vec<UnitStatus>,
+    pub probes: Vec<readiness::Probe>,
+    pub on_docker: bool,
+}
+
+/// Loads the scenario, launches it on the chosen runtime and waits until it is ready, printing
+/// each step. Whatever fails or is interrupted (`interrupted` resolves) on the way leaves
+/// nothing behind.
+pub async fn start(
+    options: &UpOptions,
+    interrupted: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> Result<Started, UpError> {
     let steps = Steps;
     let started = Instant::now();
     let run_id = options
@@ -169,7 +183,7 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         .as_ref()
         .map(|(id, _)| id.clone())
         .unwrap_or_else(scenario::plan::new_run_id);
-    let (loaded, plan) = prepare(&options, run_id)?;
+    let (loaded, plan) = prepare(options, run_id)?;
     steps.done(
         format!(
             "scenario `{}`: {} services, {} pods ({})",
@@ -180,13 +194,11 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         ),
         started.elapsed(),
     );
-
     // From here on a Ctrl-C or SIGTERM, whenever it comes, must not leave half a run behind.
-    let mut interrupted = Box::pin(crate::signals::terminate());
     let t = Instant::now();
     let chosen = tokio::select! {
         chosen = choose_runtime(options.runtime) => chosen.map_err(UpError::Docker)?,
-        _ = &mut interrupted => return Err(UpError::Interrupted),
+        _ = &mut *interrupted => return Err(UpError::Interrupted),
     };
     steps.done(chosen.describe(), t.elapsed());
     let on_docker = matches!(chosen, Chosen::Docker(_));
@@ -198,7 +210,7 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
     };
     let launched = tokio::select! {
         launched = launching => launched?,
-        _ = &mut interrupted => {
+        _ = &mut *interrupted => {
             // The launch was cut short: whatever of the run exists goes, by its id.
             kill_run(&plan.run_id, on_docker).await;
             return Err(UpError::Interrupted);
@@ -233,7 +245,7 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
     let outcome = tokio::select! {
         result = ready => result,
         unit = died => Err(vec![(unit, "exited while starting".to_string())]),
-        _ = &mut interrupted => {
+        _ = &mut *interrupted => {
             if tty {
                 print!("\r\x1b[K");
             }
@@ -274,6 +286,31 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         format!("ready: {} checks passed", probes.len()),
         t.elapsed(),
     );
+    Ok(Started {
+        launched,
+        plan,
+        loaded,
+        units,
+        probes,
+        on_docker,
+    })
+}
+
+/// `meshsim up`, in the foreground (or as a detached run's supervisor). Returns once torn down,
+/// or once ready for a detached Docker run.
+pub async fn up(options: UpOptions) -> Result<(), UpError> {
+    let steps = Steps;
+    let began = Instant::now();
+    let mut interrupted = Box::pin(crate::signals::terminate());
+    let Started {
+        launched,
+        plan,
+        loaded,
+        units,
+        probes,
+        on_docker,
+    } = start(&options, &mut interrupted).await?;
+    let tty = std::io::stdout().is_terminal();
     println!("\n{}", table::render(&units));
     for url in table::published_urls(&units) {
         println!("  {url}");
@@ -281,7 +318,7 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
     println!(
         "\nmeshsim up: `{}` ready in {}",
         plan.scenario,
-        human(started.elapsed())
+        human(began.elapsed())
     );
 
     if let Some((_, ready_file)) = &options.supervise {

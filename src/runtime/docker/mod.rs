@@ -22,6 +22,7 @@ mod inventory;
 mod logs;
 mod network;
 mod owner;
+mod pod_faults;
 mod pods;
 mod spec;
 

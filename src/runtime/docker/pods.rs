@@ -118,7 +118,7 @@ impl DockerRuntime {
     }
 
     /// The ids of one pod's containers, in any state.
-    async fn pod_containers(
+    pub(crate) async fn pod_containers(
         &self,
         run_id: &str,
         service: &str,

@@ -471,35 +471,79 @@ impl LocalRun {
     /// keeps its units, which `ps` and the terminal UI then show as exited, as a killed
     /// container stays on Docker. Returns how many processes were running.
     pub async fn kill_pod(&mut self, service: &str, replica: u32) -> usize {
-        let (processes, address) = {
-            let shared = self.state.lock().expect("state lock");
-            let units: Vec<&UnitRecord> = shared
-                .state
-                .units
-                .iter()
-                .filter(|u| u.service == service && u.replica == replica)
-                .collect();
-            (
-                units
-                    .iter()
-                    .filter(|u| u.exit.is_none())
-                    .filter_map(|u| u.process)
-                    .filter(ProcessId::is_alive)
-                    .collect::<Vec<_>>(),
-                units.first().map(|u| u.address),
-            )
-        };
-        if let Some(address) = address {
-            let remaining: Vec<IpAddr> = self
-                .records
-                .get(service)
-                .into_iter()
-                .filter(|a| *a != address)
-                .collect();
-            self.records.set(service, remaining);
-        }
+        let (processes, address) = self.pod_processes(service, replica);
+        self.set_in_dns(service, address, false);
         process::stop_all(&processes, Duration::ZERO).await;
         processes.len()
+    }
+
+    /// Stops one replica as `docker stop` does: SIGTERM, SIGKILL after a grace, its address out
+    /// of DNS first. Returns how many processes were running.
+    pub async fn stop_pod(&mut self, service: &str, replica: u32) -> usize {
+        let (processes, address) = self.pod_processes(service, replica);
+        self.set_in_dns(service, address, false);
+        process::stop_all(&processes, Duration::from_secs(2)).await;
+        processes.len()
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) one replica's processes, as `docker pause` does:
+    /// its address stays in DNS, its connections stay open, nothing answers.
+    pub fn pause_pod(&mut self, service: &str, replica: u32, paused: bool) -> usize {
+        let (processes, _) = self.pod_processes(service, replica);
+        let signal = if paused {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        for p in &processes {
+            process::signal(*p, signal);
+        }
+        processes.len()
+    }
+
+    /// The local runtime's `docker network disconnect`: local pods share the host's loopback,
+    /// so a cut-off replica is frozen and its address leaves DNS (what its peers see of a
+    /// disconnected container: no answers, no name); reconnecting thaws it and puts it back.
+    pub fn connect_pod(&mut self, service: &str, replica: u32, connected: bool) -> usize {
+        let (_, address) = self.pod_processes(service, replica);
+        let n = self.pause_pod(service, replica, !connected);
+        self.set_in_dns(service, address, connected);
+        n
+    }
+
+    /// The live processes of one replica, and its address.
+    fn pod_processes(&self, service: &str, replica: u32) -> (Vec<ProcessId>, Option<IpAddr>) {
+        let shared = self.state.lock().expect("state lock");
+        let units: Vec<&UnitRecord> = shared
+            .state
+            .units
+            .iter()
+            .filter(|u| u.service == service && u.replica == replica)
+            .collect();
+        (
+            units
+                .iter()
+                .filter(|u| u.exit.is_none())
+                .filter_map(|u| u.process)
+                .filter(ProcessId::is_alive)
+                .collect(),
+            units.first().map(|u| u.address),
+        )
+    }
+
+    /// Adds a replica's address to its service's DNS name, or takes it out.
+    fn set_in_dns(&self, service: &str, address: Option<IpAddr>, present: bool) {
+        let Some(address) = address else { return };
+        let mut addresses: Vec<IpAddr> = self
+            .records
+            .get(service)
+            .into_iter()
+            .filter(|a| *a != address)
+            .collect();
+        if present {
+            addresses.push(address);
+        }
+        self.records.set(service, addresses);
     }
 
     /// The file a unit's output goes to (`None`: no such unit in this run).
