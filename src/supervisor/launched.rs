@@ -128,6 +128,31 @@ impl Launched {
         }
     }
 
+    /// Gives a pod's proxy a new config (at `container_path` on Docker), which it hot-reloads.
+    /// Returns whether the pod has a proxy that got it.
+    pub async fn replace_config(
+        &mut self,
+        service: &str,
+        replica: u32,
+        container_path: &str,
+        contents: &[u8],
+    ) -> Result<bool, RuntimeError> {
+        match self {
+            Launched::Docker { runtime, run, .. } => Ok(runtime
+                .replace_proxy_file(run, service, replica, container_path, contents)
+                .await?
+                > 0),
+            Launched::Local(run) => Ok(run
+                .replace_config(service, replica, contents)
+                .map_err(|e| {
+                    crate::runtime::local::LocalError::Io {
+                        context: format!("replacing the config of {service}#{replica}"),
+                        source: e,
+                    }
+                })?),
+        }
+    }
+
     /// Removes a pod, running or not; a pod already gone is not an error.
     pub async fn remove_pod(&mut self, service: &str, replica: u32) -> Result<(), RuntimeError> {
         match self {

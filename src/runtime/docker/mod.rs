@@ -22,6 +22,7 @@ mod inventory;
 mod logs;
 mod network;
 mod owner;
+mod oneshot;
 mod pod_faults;
 mod pods;
 mod spec;
@@ -34,6 +35,7 @@ use bollard::Docker;
 use crate::runtime::Plan;
 
 pub use error::DockerError;
+pub use oneshot::OneShotOutput;
 pub use image::{ImageInfo, BINARY_PATH, ENVOY_PATH, REPO};
 pub use inventory::{Removed, Which};
 pub use logs::{selector_matches, LogLine, LogsRequest};

@@ -137,4 +137,42 @@ impl DockerRuntime {
         }
         Ok(())
     }
+
+    /// Replaces a file in a pod's proxy containers (a config the proxy then hot-reloads).
+    /// Returns how many containers got it.
+    pub async fn replace_proxy_file(
+        &self,
+        run_id: &str,
+        service: &str,
+        replica: u32,
+        container_path: &str,
+        contents: &[u8],
+    ) -> Result<usize, DockerError> {
+        let mut n = 0;
+        for id in self.pod_containers(run_id, service, replica).await? {
+            let inspected = match self.docker.inspect_container(&id, None).await {
+                Ok(c) => c,
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(self.api_error(format!("inspecting container {id}"), e)),
+            };
+            let role = inspected
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|l| l.get(crate::runtime::labels::ROLE).cloned())
+                .unwrap_or_default();
+            if role == crate::runtime::Role::App.as_str() {
+                continue;
+            }
+            let tar = spec::file_tar(container_path, contents, 0o644).map_err(|e| {
+                DockerError::Package {
+                    path: container_path.into(),
+                    reason: e.to_string(),
+                }
+            })?;
+            self.upload(&id, &format!("{service}#{replica}"), container_path, tar)
+                .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }

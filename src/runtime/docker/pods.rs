@@ -360,7 +360,7 @@ impl DockerRuntime {
     }
 
     /// Copies a tar of one file into a created (not yet started) container.
-    async fn upload(
+    pub(crate) async fn upload(
         &self,
         id: &str,
         unit: &str,

@@ -359,7 +359,27 @@ impl LocalRun {
                 pod.replica,
                 container.role.as_str()
             ));
-            let args = self.command(pod, container.role, &container.program, ip, dns, &unit)?;
+            let config = match &container.program {
+                Program::Proxy { config, .. } => {
+                    // A copy the run owns, so a `reload` fault can replace it without touching
+                    // the user's file.
+                    let path = config_copy(&run_dir, &pod.service, pod.replica);
+                    std::fs::create_dir_all(path.parent().expect("in the run dir"))
+                        .and_then(|()| std::fs::write(&path, &config.contents))
+                        .map_err(io(format!("writing {} for {unit}", path.display())))?;
+                    Some(path)
+                }
+                _ => None,
+            };
+            let args = self.command(
+                pod,
+                container.role,
+                &container.program,
+                config.as_deref(),
+                ip,
+                dns,
+                &unit,
+            )?;
             let mut env = container.env.clone();
             // Generated files (TLS certificates) live with the run's logs, one folder a pod.
             let files_dir = run_dir.join(format!("files-{}-{}", pod.service, pod.replica));
@@ -546,6 +566,29 @@ impl LocalRun {
         self.records.set(service, addresses);
     }
 
+    /// Replaces the config a replica's proxy runs on (it hot-reloads it). Returns whether the
+    /// replica has a proxy.
+    pub fn replace_config(
+        &self,
+        service: &str,
+        replica: u32,
+        contents: &[u8],
+    ) -> std::io::Result<bool> {
+        let path = config_copy(
+            &RunState::dir(&self.runtime.state_root, &self.run_id()),
+            service,
+            replica,
+        );
+        if !path.exists() {
+            return Ok(false);
+        }
+        // Write then rename: the proxy must never read half a file.
+        let temp = path.with_extension("new");
+        std::fs::write(&temp, contents)?;
+        std::fs::rename(&temp, &path)?;
+        Ok(true)
+    }
+
     /// The file a unit's output goes to (`None`: no such unit in this run).
     pub fn log_path(&self, unit: &str) -> Option<PathBuf> {
         self.state
@@ -597,6 +640,7 @@ impl LocalRun {
         pod: &Pod,
         role: Role,
         program: &Program,
+        config_copy: Option<&Path>,
         ip: Ipv4Addr,
         dns: SocketAddr,
         unit: &str,
@@ -616,7 +660,10 @@ impl LocalRun {
                 let mut out: Vec<String> = vec![
                     "proxy".into(),
                     "-c".into(),
-                    config.source.display().to_string(),
+                    config_copy
+                        .unwrap_or(&config.source)
+                        .display()
+                        .to_string(),
                     "--pod-ip".into(),
                     pod_ip,
                     "--dns-resolver".into(),
@@ -634,6 +681,13 @@ impl LocalRun {
             }
         })
     }
+}
+
+/// Where a replica's proxy config is copied to (one proxy a pod).
+fn config_copy(run_dir: &Path, service: &str, replica: u32) -> PathBuf {
+    run_dir
+        .join("configs")
+        .join(format!("{service}-{replica}.yaml"))
 }
 
 /// Ports below 1024 need privileges; find out before starting anything, and say how to fix it.

@@ -77,7 +77,7 @@ impl Actions {
         }
     }
 
-    async fn kill(
+    pub(super) async fn kill(
         &mut self,
         mesh: &mut LiveMesh,
         units: &[UnitStatus],
@@ -111,7 +111,7 @@ impl Actions {
         ))
     }
 
-    async fn restart(
+    pub(super) async fn restart(
         &mut self,
         mesh: &mut LiveMesh,
         units: &[UnitStatus],
@@ -130,7 +130,7 @@ impl Actions {
         Ok((EventKind::Action, format!("restarted {pod}")))
     }
 
-    async fn scale(
+    pub(super) async fn scale(
         &mut self,
         mesh: &mut LiveMesh,
         units: &[UnitStatus],
@@ -291,7 +291,7 @@ fn check_fault_target(mesh: &LiveMesh, pod: &str) -> Result<(), ActionError> {
     }
 }
 
-fn runtime<T>(
+pub(super) fn runtime<T>(
     result: Result<T, RuntimeError>,
     what: impl FnOnce() -> String,
 ) -> Result<T, ActionError> {
@@ -308,7 +308,7 @@ pub fn split_pod(pod: &str) -> Option<(String, u32)> {
 }
 
 /// `service1#2/app` → `service1#2`.
-fn pod_of(unit: &str) -> &str {
+pub(super) fn pod_of(unit: &str) -> &str {
     unit.split_once('/').map_or(unit, |(pod, _)| pod)
 }
 

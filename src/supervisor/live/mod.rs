@@ -10,6 +10,7 @@
 //! usual teardown.
 
 mod actions;
+pub mod steps;
 mod diff;
 mod follow;
 mod outbox;
