@@ -30,6 +30,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Launch a scenario's mesh, wait until it is ready, and keep it up until Ctrl-C.
     Up(UpArgs),
+    /// Run scenarios' traffic, faults and expectations headless: a table per scenario, JSON and
+    /// JUnit reports; exit 0 all passed, 1 an expectation failed, 2 invalid input, 3
+    /// infrastructure failure.
+    Test(TestArgs),
     /// Remove runs (containers, networks, processes) by label, idempotently.
     Down(DownArgs),
     /// List runs and their units with published addresses.
@@ -77,6 +81,25 @@ pub struct UpArgs {
     /// Internal: supervise a detached local run with this id, touching FILE once ready.
     #[arg(long, hide = true, num_args = 2, value_names = ["RUN", "FILE"])]
     pub supervise: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Scenario files, or directories of them (every `*.yaml` scenario inside).
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// Write JUnit XML here (one testcase per expectation).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the results as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Where the pods run (as for `up`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub runtime: crate::supervisor::RuntimeChoice,
+    /// Seconds to wait for each mesh to be ready.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => commands::proxy::run(*args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Up(args) => commands::up::run(args),
+        Command::Test(args) => commands::test::run(args),
         Command::Down(args) => commands::down::run(args),
         Command::Ps(args) => commands::ps::run(args),
         Command::Logs(args) => commands::logs::run(args),

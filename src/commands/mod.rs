@@ -5,6 +5,7 @@ pub mod image;
 pub mod logs;
 pub mod proxy;
 pub mod ps;
+pub mod test;
 pub mod top;
 pub mod up;
 pub mod validate;

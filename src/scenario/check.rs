@@ -70,6 +70,7 @@ pub fn check(
     }
     check_host_ports(scenario, diags);
     check_size(scenario, diags);
+    super::check_test::check(scenario, &configs, diags);
     configs
 }
 

@@ -58,18 +58,17 @@ pub fn scenario(d: &mut Decoder, root: &Field, path: &Path) -> Option<Scenario> 
         }
     };
     let description = o.get("description").and_then(|f| scalars::string(d, &f));
-    for later in ["traffic", "faults", "expect"] {
-        if let Some(f) = o.get(later) {
-            d.push(
-                crate::config::diagnostics::Diagnostic::warning(
-                    f.path.clone(),
-                    f.span,
-                    format!("`{later}` is not run by `meshsim up`; ignored"),
-                )
-                .with_help("traffic, faults and expectations belong to `meshsim test`"),
-            );
-        }
-    }
+    let traffic = o
+        .get("traffic")
+        .and_then(|f| crate::traffic::decode::traffic(d, &f));
+    let faults = o
+        .get("faults")
+        .map(|f| crate::traffic::faults::decode::faults(d, &f))
+        .unwrap_or_default();
+    let expect = o
+        .get("expect")
+        .map(|f| crate::verdict::decode::expectations(d, &f))
+        .unwrap_or_default();
     let services = match o.get("services") {
         Some(f) => services(d, &f, path),
         None => {
@@ -87,6 +86,9 @@ pub fn scenario(d: &mut Decoder, root: &Field, path: &Path) -> Option<Scenario> 
         description,
         path: path.to_path_buf(),
         services,
+        traffic,
+        faults,
+        expect,
     })
 }
 

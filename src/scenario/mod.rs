@@ -6,6 +6,7 @@
 //! at ([`check`]); [`plan`] turns the result into the pods a runtime launches.
 
 pub mod check;
+mod check_test;
 pub mod decode;
 pub mod model;
 pub mod plan;

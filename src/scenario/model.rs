@@ -11,6 +11,11 @@ pub struct Scenario {
     /// The file, absolute; relative paths inside it are resolved against its directory.
     pub path: PathBuf,
     pub services: Vec<Service>,
+    /// What `meshsim test` sends (`traffic:`), does (`faults:`) and checks (`expect:`);
+    /// `meshsim up` ignores them.
+    pub traffic: Option<crate::traffic::decode::Traffic>,
+    pub faults: Vec<crate::traffic::faults::FaultStep>,
+    pub expect: Vec<crate::verdict::expect::Expectation>,
 }
 
 impl Scenario {

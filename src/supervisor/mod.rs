@@ -9,6 +9,7 @@ pub mod live;
 pub mod readiness;
 pub mod select;
 pub mod table;
+pub mod test_run;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
