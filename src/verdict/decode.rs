@@ -3,8 +3,6 @@
 //! (phases, routes, services) are collected as [`Reference`]s and checked by
 //! [`check_references`] once the whole scenario is known.
 
-use std::time::Duration;
-
 use super::expect::*;
 use super::grammar::{self, Problem, Unit};
 use crate::config::decode::{scalars, Decoder, Field};
@@ -721,7 +719,7 @@ pub fn check_references(
 
 /// How long after its clock starts an `ejected`/`unhealthy` check waits, for tests.
 #[cfg(test)]
-pub(crate) fn within_of(e: &Expectation) -> Option<Duration> {
+pub(crate) fn within_of(e: &Expectation) -> Option<std::time::Duration> {
     match e.check {
         Check::Flagged { within, .. } => Some(within),
         _ => None,
@@ -731,6 +729,7 @@ pub(crate) fn within_of(e: &Expectation) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+    use std::time::Duration;
 
     use super::*;
     use crate::config::decode::Mode;
