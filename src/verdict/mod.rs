@@ -9,4 +9,10 @@ pub mod generator;
 pub mod grammar;
 pub mod proxy;
 pub mod record;
+pub mod report;
 pub mod window;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
