@@ -297,3 +297,156 @@ pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::expect;
+    use super::*;
+
+    fn judgement(
+        entry: &str,
+        passed: bool,
+        measured: &str,
+        threshold: &str,
+        window: &str,
+    ) -> Judgement {
+        Judgement {
+            expectation: expect(&[entry]).remove(0),
+            passed,
+            measured: measured.into(),
+            threshold: threshold.into(),
+            window: window.into(),
+            faults_active: Vec::new(),
+            detail: None,
+        }
+    }
+
+    fn sample() -> Vec<Judgement> {
+        let mut failed = judgement(
+            r#"{cluster: front-envoy/service1, split: "even ±10%"}"#,
+            false,
+            "70% / 30% (n=1000)",
+            "even ±10%",
+            "whole run",
+        );
+        failed.faults_active = vec!["kill service1#2 at 8.0s".into()];
+        failed.detail = Some(
+            "service1#1 70% (700) · service1#2 30% (300)\nservice1#1 70% is outside 45–55%".into(),
+        );
+        vec![
+            judgement(
+                r#"{phase: steady, success_rate: ">= 99%"}"#,
+                true,
+                "99.82% (4491/4499)",
+                ">= 99%",
+                "phase steady, 2.0s–22.0s",
+            ),
+            failed,
+        ]
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_explains_failures() {
+        assert_eq!(
+            table("front-proxy", &sample()),
+            "front-proxy
+     expectation                                          measured            threshold  window
+  ✓  {phase: steady, success_rate: \">= 99%\"}              99.82% (4491/4499)  >= 99%     phase steady, 2.0s–22.0s
+  ✗  {cluster: front-envoy/service1, split: \"even ±10%\"}  70% / 30% (n=1000)  even ±10%  whole run
+     faults active: kill service1#2 at 8.0s
+     service1#1 70% (700) · service1#2 30% (300)
+     service1#1 70% is outside 45–55%
+1 passed, 1 failed
+"
+        );
+    }
+
+    fn result(judgements: Vec<Judgement>) -> ScenarioResult {
+        ScenarioResult {
+            scenario: "front-proxy".into(),
+            file: "scenarios/front-proxy.yaml".into(),
+            runtime: "local".into(),
+            duration: Duration::from_millis(12_345),
+            judgements,
+            error: None,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn junit_has_a_testcase_per_expectation_and_escapes_everything() {
+        let mut broken = result(Vec::new());
+        broken.scenario = "q\"uote's <&> ünïcode".into();
+        broken.error = Some("docker: cannot create <network> & \"net\"\nsecond line".into());
+        let xml_text = junit(&[result(sample()), broken]);
+        assert_eq!(
+            xml_text,
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="meshsim test" tests="3" failures="1" errors="1" time="24.690">
+  <testsuite name="front-proxy" tests="2" failures="1" errors="0" time="12.345" file="scenarios/front-proxy.yaml">
+    <properties>
+      <property name="runtime" value="local"/>
+      <property name="interrupted" value="false"/>
+    </properties>
+    <testcase name="{phase: steady, success_rate: &quot;&gt;= 99%&quot;}" classname="front-proxy" time="0.000" file="scenarios/front-proxy.yaml" line="2"/>
+    <testcase name="{cluster: front-envoy/service1, split: &quot;even ±10%&quot;}" classname="front-proxy" time="0.000" file="scenarios/front-proxy.yaml" line="2">
+      <failure message="measured 70% / 30% (n=1000), threshold even ±10%, window whole run, faults active: kill service1#2 at 8.0s" type="expectation">service1#1 70% (700) · service1#2 30% (300)&#10;service1#1 70% is outside 45–55%</failure>
+    </testcase>
+  </testsuite>
+  <testsuite name="q&quot;uote&apos;s &lt;&amp;&gt; ünïcode" tests="1" failures="0" errors="1" time="12.345" file="scenarios/front-proxy.yaml">
+    <properties>
+      <property name="runtime" value="local"/>
+      <property name="interrupted" value="false"/>
+    </properties>
+    <testcase name="error" classname="q&quot;uote&apos;s &lt;&amp;&gt; ünïcode" time="12.345">
+      <error message="docker: cannot create &lt;network&gt; &amp; &quot;net&quot;" type="error">docker: cannot create &lt;network&gt; &amp; &quot;net&quot;&#10;second line</error>
+    </testcase>
+  </testsuite>
+</testsuites>
+"#
+        );
+    }
+
+    #[test]
+    fn xml_escaping_drops_what_xml_cannot_carry() {
+        assert_eq!(xml("a\u{1}b\tc\u{7f}é"), "a\u{FFFD}b&#9;c\u{7f}é");
+    }
+
+    #[test]
+    fn an_interrupted_run_is_an_error_in_junit_and_marked_in_json() {
+        let mut r = result(sample());
+        r.interrupted = true;
+        let x = junit(std::slice::from_ref(&r));
+        assert!(x.contains("<property name=\"interrupted\" value=\"true\"/>"));
+        assert!(x.contains("<error message=\"interrupted (Ctrl-C): the run was cut short; the results are partial\" type=\"interrupted\">"));
+        let doc: serde_json::Value = serde_json::from_str(&json(&[r])).unwrap();
+        assert_eq!(doc["interrupted"], true);
+        assert_eq!(doc["passed"], false);
+        assert_eq!(doc["summary"]["failed"], 1);
+        let e = &doc["scenarios"][0]["expectations"][1];
+        assert_eq!(
+            e["expectation"],
+            "{cluster: front-envoy/service1, split: \"even ±10%\"}"
+        );
+        assert_eq!(e["measured"], "70% / 30% (n=1000)");
+        assert_eq!(e["faults_active"][0], "kill service1#2 at 8.0s");
+        assert_eq!(doc["scenarios"][0]["duration_s"], 12.345);
+    }
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("meshsim-verdict-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("results.xml");
+        fs::write(&path, "old").unwrap();
+        write_atomic(&path, "new <xml/>").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new <xml/>");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("results.xml")]);
+        assert!(write_atomic(&dir.join("missing/x.json"), "{}").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
