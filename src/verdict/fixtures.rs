@@ -40,7 +40,10 @@ pub fn ok(n: u64) -> (Outcome, u64) {
 
 /// One phase per `(name, start s, duration s, [(route, tally)])`; its tallies are spread
 /// evenly over its seconds (a remainder goes to its first second).
-pub fn load(phases: &[(&str, u64, u64, Vec<(&str, Tally)>)]) -> LoadReport {
+/// A phase of [`load`]: name, start s, duration s, tallies by route.
+pub type PhaseRow<'a> = (&'a str, u64, u64, Vec<(&'a str, Tally)>);
+
+pub fn load(phases: &[PhaseRow]) -> LoadReport {
     let total_secs = phases.iter().map(|p| p.1 + p.2).max().unwrap_or(0) as usize;
     let mut seconds: Vec<BTreeMap<String, Tally>> = vec![BTreeMap::new(); total_secs];
     let mut sent = 0;
