@@ -62,13 +62,14 @@ pub async fn run(
     traffic: &Traffic,
     placement: &Placement,
     launched: Option<(&Launched, &str)>,
+    start: tokio::time::Instant,
     stop: watch::Receiver<bool>,
 ) -> Result<LoadReport, String> {
     let mut plan: LoadPlan = traffic.plan.clone();
     match placement {
         Placement::Here(addr) => {
             plan.target = addr.clone();
-            crate::traffic::generator::run(&plan, stop)
+            crate::traffic::generator::run(&plan, start, stop)
                 .await
                 .map_err(|e| format!("the load generator failed: {e}"))
         }

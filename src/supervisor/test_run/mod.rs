@@ -140,7 +140,7 @@ async fn run_inner(
         eprintln!("  ✗ {e}");
     }
     let expectations = mesh.scenario.expect.clone();
-    result.judgements = crate::verdict::evaluate(&expectations, &record);
+    result.judgements = crate::verdict::evaluate::evaluate(&expectations, &record);
     // Down, whatever happened.
     let t = Instant::now();
     match tokio::time::timeout(Duration::from_secs(15), mesh.launched.teardown()).await {
@@ -260,6 +260,7 @@ async fn drive(
             &traffic,
             &placement,
             launched_view.as_ref().map(|l| (l, scenario_name.as_str())),
+            t0,
             stop_rx,
         )
         .await;
