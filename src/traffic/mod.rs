@@ -1,5 +1,6 @@
 //! Traffic: the open-loop load generator ([`plan`] in, [`report`] out) and the fault steps a
 //! scenario test runs next to it.
 
+pub mod generator;
 pub mod plan;
 pub mod report;
