@@ -378,3 +378,57 @@ async fn a_bad_plan_names_the_field_and_sends_nothing() {
         other => panic!("expected an invalid plan, got {other:?}"),
     }
 }
+
+/// `meshsim load` as `meshsim test` runs it in a container: a JSON plan in, one line of JSON
+/// out, exit 0; a bad plan is exit 2 with the field named.
+#[tokio::test]
+async fn the_load_command_prints_the_report_as_one_json_line() {
+    let server = misbehaving_server().await;
+    let plan = plan(
+        server.addr.to_string(),
+        Protocol::Http1,
+        256,
+        vec![phase("mix", 1.0, Rate::Constant(220.0), misbehaving_mix())],
+    );
+    let json = serde_json::to_string(&plan).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args(["load", "--plan-json", &json])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let report: LoadReport = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report.sent, 220);
+    assert_eq!(outcomes_by_name(&report), expected_mix_outcomes());
+    assert_accounting(&report);
+
+    let mut bad = plan.clone();
+    bad.phases[0].rate = Rate::Ramp { from: 0.0, to: 0.0 };
+    // No server is needed for this one: a blocking child is fine.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args(["load", "--plan", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(serde_json::to_string(&bad).unwrap().as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`phases[0].rate`"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

@@ -64,7 +64,8 @@ impl Http1 {
 
     /// Whether the connection can take a request now (false: the peer closed it).
     pub async fn ready(&mut self) -> bool {
-        self.sender.ready().await.is_ok()
+        // Usually ready already: skip the await.
+        self.sender.is_ready() || self.sender.ready().await.is_ok()
     }
 
     pub async fn exchange(&mut self, req: Request<Body>, grpc: bool) -> Result<Outcome, Broken> {
