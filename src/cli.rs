@@ -48,6 +48,9 @@ pub enum Command {
     Top(TopArgs),
     /// Run a sample app (the apps scenarios use).
     Service(Box<sample_services::ServiceArgs>),
+    /// Run the open-loop load generator: a JSON load plan in, a JSON report out (or a quick
+    /// one-phase run with --target/--rate/--duration and a human summary).
+    Load(Box<crate::commands::load::LoadArgs>),
 }
 
 #[derive(Debug, Args)]

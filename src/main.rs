@@ -22,5 +22,6 @@ fn main() -> ExitCode {
         Command::Image => commands::image::run(),
         Command::Top(args) => commands::top::run(args),
         Command::Service(args) => sample_services::run(*args),
+        Command::Load(args) => commands::load::run(*args),
     }
 }

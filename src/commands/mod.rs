@@ -2,6 +2,7 @@
 
 pub mod down;
 pub mod image;
+pub mod load;
 pub mod logs;
 pub mod proxy;
 pub mod ps;
