@@ -39,7 +39,10 @@ fn meshsim_test(runtime: &str, dir: &Path, args: &[&Path]) -> Output {
         .arg(dir.join("results.json"))
         .args(args);
     if runtime == "local" {
-        c.env("DOCKER_HOST", "unix:///nonexistent/meshsim-test-docker.sock");
+        c.env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/meshsim-test-docker.sock",
+        );
     }
     c.output().unwrap()
 }
@@ -81,16 +84,25 @@ fn a_passing_and_a_failing_scenario_on_the_local_runtime() {
         .unwrap();
     assert!(failure.contains("threshold == 100%"), "{failure}");
     assert!(failure.contains("phase broken"), "{failure}");
-    assert!(failure.contains("app app#1"), "the fault active then: {failure}");
+    assert!(
+        failure.contains("app app#1"),
+        "the fault active then: {failure}"
+    );
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     let text = json.to_string();
-    assert!(text.contains("test-pass") && text.contains("test-fail"), "{text}");
+    assert!(
+        text.contains("test-pass") && text.contains("test-fail"),
+        "{text}"
+    );
     // Nothing of either run is left.
     let ps = Command::new(meshsim_exe())
         .env("MESHSIM_STATE_DIR", dir.join("state"))
-        .env("DOCKER_HOST", "unix:///nonexistent/meshsim-test-docker.sock")
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/meshsim-test-docker.sock",
+        )
         .args(["ps", "--json"])
         .output()
         .unwrap();
@@ -101,18 +113,30 @@ fn a_passing_and_a_failing_scenario_on_the_local_runtime() {
 #[test]
 fn invalid_input_exits_2_before_anything_starts() {
     let dir = scratch("invalid");
-    let out = meshsim_test("local", &dir, &[&fixture("invalid.yaml")]);
+    let out = meshsim_test(
+        "local",
+        &dir,
+        &[&fixture("invalid.yaml"), &fixture("invalid-phase.yaml")],
+    );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // The misspelt phase, with its place and a suggestion; the percent without `%`.
-    assert!(stderr.contains("invalid.yaml:13"), "{all}");
-    assert!(stderr.contains("steady"), "{all}");
-    assert!(stderr.contains("invalid.yaml:15"), "{all}");
+    // The percent without `%`, with its place and the fix; the misspelt phase, with a
+    // suggestion.
+    assert!(stderr.contains("invalid.yaml:13:35"), "{all}");
+    assert!(stderr.contains("a percentage needs `%`: `>= 99%`"), "{all}");
+    assert!(stderr.contains("invalid-phase.yaml:13"), "{all}");
+    assert!(stderr.contains("did you mean `steady`?"), "{all}");
     // Reports are written for invalid input too (CI shows why).
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(junit.contains("<error"), "{junit}");
-    assert!(!dir.join("state").join("runs").exists() || std::fs::read_dir(dir.join("state/runs")).unwrap().next().is_none());
+    assert!(
+        !dir.join("state").join("runs").exists()
+            || std::fs::read_dir(dir.join("state/runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -135,9 +159,18 @@ fn an_unpublished_target_is_loaded_from_a_container_on_docker() {
     assert_eq!(junit.matches("<failure ").count(), 0, "{junit}");
     // Nothing of the run is left: containers (the generator's too) and network.
     let left = Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=meshsim.scenario=test-unpublished"])
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=meshsim.scenario=test-unpublished",
+        ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "left: {}", String::from_utf8_lossy(&left.stdout));
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -72,10 +72,7 @@ fn scenario_files(given: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|x| x == "yaml" || x == "yml")
-                })
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
                 .filter(|p| {
                     std::fs::read_to_string(p)
                         .is_ok_and(|t| crate::scenario::looks_like_scenario(&t))
@@ -145,7 +142,11 @@ fn summary(results: &[ScenarioResult]) {
         };
         println!(
             "  {} {:<24} {:>6.1} s  {state}",
-            if r.error.is_none() && failed == 0 { "✓" } else { "✗" },
+            if r.error.is_none() && failed == 0 {
+                "✓"
+            } else {
+                "✗"
+            },
             r.scenario,
             r.duration.as_secs_f64()
         );

@@ -54,7 +54,13 @@ fn check_target(
     traffic: &crate::traffic::decode::Traffic,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let Some(service) = known_service(scenario, &traffic.target_service, traffic.target_span, "traffic.target", diags) else {
+    let Some(service) = known_service(
+        scenario,
+        &traffic.target_service,
+        traffic.target_span,
+        "traffic.target",
+        diags,
+    ) else {
         return;
     };
     let ports = pod_ports(service, configs);
@@ -76,7 +82,10 @@ fn check_target(
             .with_help(if served.is_empty() {
                 format!("give `{}` a port to send to", service.name)
             } else {
-                format!("its pod serves {served}: write `{}:PORT` with one of them", service.name)
+                format!(
+                    "its pod serves {served}: write `{}:PORT` with one of them",
+                    service.name
+                )
             }),
         );
     }
@@ -92,7 +101,7 @@ fn known_service<'s>(
     let found = scenario.service(name);
     if found.is_none() {
         let names: Vec<&str> = scenario.services.iter().map(|s| s.name.as_str()).collect();
-        let help = match did_you_mean(name, names.iter().copied()) {
+        let help = match did_you_mean(name, &names) {
             Some(close) => format!("did you mean `{close}`?"),
             None => format!("the services are: {}", names.join(", ")),
         };
@@ -113,17 +122,22 @@ fn check_step(
 ) {
     if let When::Phase { name, .. } = &step.at {
         if !phases.contains(&name.as_str()) && !phases.is_empty() {
-            let help = match did_you_mean(name, phases.iter().copied()) {
+            let help = match did_you_mean(name, phases) {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!("the phases are: {}", phases.join(", ")),
             };
             diags.push(
-                Diagnostic::error("faults.at", step.span, format!("no phase `{name}` in `traffic.phases`"))
-                    .with_help(help),
+                Diagnostic::error(
+                    "faults.at",
+                    step.span,
+                    format!("no phase `{name}` in `traffic.phases`"),
+                )
+                .with_help(help),
             );
         }
     }
-    let Some(service) = known_service(scenario, step.action.service(), step.span, "faults", diags) else {
+    let Some(service) = known_service(scenario, step.action.service(), step.span, "faults", diags)
+    else {
         return;
     };
     // Replicas a step may name: the scenario's, or as many as a scale step makes.
@@ -131,7 +145,10 @@ fn check_step(
         .faults
         .iter()
         .filter_map(|s| match &s.action {
-            FaultAction::Scale { service: n, replicas } if *n == service.name => Some(*replicas),
+            FaultAction::Scale {
+                service: n,
+                replicas,
+            } if *n == service.name => Some(*replicas),
             _ => None,
         })
         .max()
@@ -156,9 +173,17 @@ fn check_step(
                 Diagnostic::error(
                     "faults",
                     step.span,
-                    format!("`{}` has {most} replica{}: there is no `{}#{r}`", service.name, if most == 1 { "" } else { "s" }, service.name),
+                    format!(
+                        "`{}` has {most} replica{}: there is no `{}#{r}`",
+                        service.name,
+                        if most == 1 { "" } else { "s" },
+                        service.name
+                    ),
                 )
-                .with_help(format!("name `{}#1`…`{}#{most}`, or scale it up first", service.name, service.name)),
+                .with_help(format!(
+                    "name `{}#1`…`{}#{most}`, or scale it up first",
+                    service.name, service.name
+                )),
             );
         }
     }
@@ -181,15 +206,27 @@ fn check_step(
                 }
             }
         }
-        FaultAction::Reload { config, written, .. } => {
+        FaultAction::Reload {
+            config, written, ..
+        } => {
             if service.proxy().is_none() {
                 diags.push(no_proxy(service, step));
                 return;
             }
             if let Err(e) = crate::config::load_file(config) {
                 diags.push(
-                    Diagnostic::error("faults.config", step.span, format!("`{written}` is not a config the proxy could reload: {}", first_line(&e.to_string())))
-                        .with_help(format!("check it with `meshsim validate {}`", config.display())),
+                    Diagnostic::error(
+                        "faults.config",
+                        step.span,
+                        format!(
+                            "`{written}` is not a config the proxy could reload: {}",
+                            first_line(&e.to_string())
+                        ),
+                    )
+                    .with_help(format!(
+                        "check it with `meshsim validate {}`",
+                        config.display()
+                    )),
                 );
             }
         }

@@ -118,9 +118,9 @@ impl Launched {
         connected: bool,
     ) -> Result<(), RuntimeError> {
         match self {
-            Launched::Docker { runtime, run, .. } => {
-                Ok(runtime.connect_pod(run, service, replica, connected).await?)
-            }
+            Launched::Docker { runtime, run, .. } => Ok(runtime
+                .connect_pod(run, service, replica, connected)
+                .await?),
             Launched::Local(run) => {
                 run.connect_pod(service, replica, connected);
                 Ok(())
@@ -142,14 +142,14 @@ impl Launched {
                 .replace_proxy_file(run, service, replica, container_path, contents)
                 .await?
                 > 0),
-            Launched::Local(run) => Ok(run
-                .replace_config(service, replica, contents)
-                .map_err(|e| {
-                    crate::runtime::local::LocalError::Io {
+            Launched::Local(run) => {
+                Ok(run
+                    .replace_config(service, replica, contents)
+                    .map_err(|e| crate::runtime::local::LocalError::Io {
                         context: format!("replacing the config of {service}#{replica}"),
                         source: e,
-                    }
-                })?),
+                    })?)
+            }
         }
     }
 

@@ -197,8 +197,25 @@ fn protocol(d: &mut Decoder, f: &Field) -> Option<Protocol> {
     }
 }
 
-fn positive_duration(d: &mut Decoder, f: &Field, example: &str) -> Option<Duration> {
-    let v = scalars::duration(d, f)?;
+/// A duration as people write them in a scenario: `5s`, `1.5s`, `300ms`, `2m`.
+pub(crate) fn human_duration(d: &mut Decoder, f: &Field) -> Option<Duration> {
+    let text = scalars::string(d, f)?;
+    match sample_services::parse_duration(&text) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            d.error_at_value(
+                f,
+                format!("`{}: {text}` is not a duration", f.name()),
+                Some("write a number and a unit: `5s`, `1.5s`, `300ms`, `2m`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// A [`human_duration`] above zero.
+pub(crate) fn positive_duration(d: &mut Decoder, f: &Field, example: &str) -> Option<Duration> {
+    let v = human_duration(d, f)?;
     if v.is_zero() {
         d.error_help(
             f,

@@ -2,7 +2,7 @@
 //! scenario test runs next to it.
 
 pub mod decode;
+pub mod faults;
 pub mod generator;
 pub mod plan;
 pub mod report;
-pub mod faults;

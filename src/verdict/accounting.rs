@@ -221,9 +221,19 @@ fn front(
 
 /// Downstream requests vs first upstream attempts, with the proxy's local answers between.
 fn middle(s: &Series, pod: &str, downstream: u64, lines: &mut Vec<Line>) -> Result<(), String> {
+    // The clusters the proxy lists: a cluster name may hold dots (`svc.default.svc.cluster.local`),
+    // so stat names are matched whole, not split.
+    let clusters: BTreeSet<String> = s
+        .samples
+        .iter()
+        .flat_map(|(_, p)| p.clusters.iter().map(|c| c.name.clone()))
+        .collect();
     let is_cluster = |suffix: &'static str| {
+        let clusters = &clusters;
         move |n: &str| {
-            n.starts_with("cluster.") && n.ends_with(suffix) && n.matches('.').count() == 2
+            n.strip_prefix("cluster.")
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .is_some_and(|name| clusters.contains(name))
         }
     };
     let attempts = sum_where(s, is_cluster(".upstream_rq_total"))?;

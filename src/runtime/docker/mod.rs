@@ -21,8 +21,8 @@ mod image;
 mod inventory;
 mod logs;
 mod network;
-mod owner;
 mod oneshot;
+mod owner;
 mod pod_faults;
 mod pods;
 mod spec;
@@ -35,10 +35,10 @@ use bollard::Docker;
 use crate::runtime::Plan;
 
 pub use error::DockerError;
-pub use oneshot::OneShotOutput;
 pub use image::{ImageInfo, BINARY_PATH, ENVOY_PATH, REPO};
 pub use inventory::{Removed, Which};
 pub use logs::{selector_matches, LogLine, LogsRequest};
+pub use oneshot::OneShotOutput;
 
 use spec::Owner;
 

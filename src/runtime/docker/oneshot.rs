@@ -86,9 +86,7 @@ impl DockerRuntime {
             .start_container(id, None)
             .await
             .map_err(|e| self.api_error(format!("starting the {name} container"), e))?;
-        let mut wait = self
-            .docker
-            .wait_container(id, None::<WaitContainerOptions>);
+        let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions>);
         let mut stopped = *stop.borrow();
         let exit_code = loop {
             if stopped {

@@ -59,7 +59,10 @@ impl DockerRuntime {
                 // 409: not running, or already (un)paused: nothing to do.
                 Err(e) if is_not_found(&e) || status(&e) == Some(409) => Ok(0),
                 Err(e) => Err(self.api_error(
-                    format!("{} container {id}", if paused { "pausing" } else { "unpausing" }),
+                    format!(
+                        "{} container {id}",
+                        if paused { "pausing" } else { "unpausing" }
+                    ),
                     e,
                 )),
             }
@@ -128,7 +131,11 @@ impl DockerRuntime {
                 self.api_error(
                     format!(
                         "{} container {id} {} network {network}",
-                        if connected { "connecting" } else { "disconnecting" },
+                        if connected {
+                            "connecting"
+                        } else {
+                            "disconnecting"
+                        },
                         if connected { "to" } else { "from" }
                     ),
                     e,

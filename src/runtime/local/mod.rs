@@ -660,10 +660,7 @@ impl LocalRun {
                 let mut out: Vec<String> = vec![
                     "proxy".into(),
                     "-c".into(),
-                    config_copy
-                        .unwrap_or(&config.source)
-                        .display()
-                        .to_string(),
+                    config_copy.unwrap_or(&config.source).display().to_string(),
                     "--pod-ip".into(),
                     pod_ip,
                     "--dns-resolver".into(),

@@ -10,10 +10,10 @@
 //! usual teardown.
 
 mod actions;
-pub mod steps;
 mod diff;
 mod follow;
 mod outbox;
+pub mod steps;
 
 use std::time::Duration;
 

@@ -135,9 +135,10 @@ impl FaultSteps {
             }
             FaultAction::Pause(t) => {
                 for (service, replica) in split(pods(&units, t)?) {
-                    runtime(mesh.launched.pause_pod(&service, replica, true).await, || {
-                        format!("pausing {service}#{replica}")
-                    })?;
+                    runtime(
+                        mesh.launched.pause_pod(&service, replica, true).await,
+                        || format!("pausing {service}#{replica}"),
+                    )?;
                 }
                 Ok(Undo::Nothing)
             }
@@ -173,7 +174,10 @@ impl FaultSteps {
                     keys.push(("fault.http.abort.http_status", s.to_string()));
                 }
                 if let Some(d) = delay {
-                    keys.push(("fault.http.delay.fixed_duration_ms", d.as_millis().to_string()));
+                    keys.push((
+                        "fault.http.delay.fixed_duration_ms",
+                        d.as_millis().to_string(),
+                    ));
                     keys.push((
                         "fault.http.delay.fixed_delay_percent",
                         delay_percent.unwrap_or(100.0).to_string(),
@@ -229,19 +233,17 @@ impl FaultSteps {
     ) -> Result<(), ActionError> {
         let units = units(mesh).await?;
         match (&step.action, undo) {
-            (
-                FaultAction::Kill(t) | FaultAction::Stop(t),
-                Undo::Restart,
-            ) => {
+            (FaultAction::Kill(t) | FaultAction::Stop(t), Undo::Restart) => {
                 for pod in pods(&units, t)? {
                     self.actions.restart(mesh, &units, &pod).await?;
                 }
             }
             (FaultAction::Pause(t), _) => {
                 for (service, replica) in split(pods(&units, t)?) {
-                    runtime(mesh.launched.pause_pod(&service, replica, false).await, || {
-                        format!("unpausing {service}#{replica}")
-                    })?;
+                    runtime(
+                        mesh.launched.pause_pod(&service, replica, false).await,
+                        || format!("unpausing {service}#{replica}"),
+                    )?;
                 }
             }
             (FaultAction::Disconnect(t), _) => {
@@ -286,7 +288,9 @@ impl FaultSteps {
 }
 
 async fn units(mesh: &LiveMesh) -> Result<Vec<UnitStatus>, ActionError> {
-    runtime(mesh.launched.units().await, || "listing the run's units".into())
+    runtime(mesh.launched.units().await, || {
+        "listing the run's units".into()
+    })
 }
 
 /// The pods a target names that the run has: one, or every replica of a service.
@@ -358,7 +362,13 @@ async fn runtime_modify(
         let addr = published(unit, PortPurpose::Admin).ok_or_else(|| ActionError::NoAppPort {
             pod: unit.unit.clone(),
         })?;
-        control(&unit.unit, addr, http::Method::POST, &format!("/runtime_modify?{query}")).await?;
+        control(
+            &unit.unit,
+            addr,
+            http::Method::POST,
+            &format!("/runtime_modify?{query}"),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -75,7 +75,15 @@ pub async fn run(
         }
         Placement::Container => {
             plan.target = format!("{}:{}", traffic.target_service, traffic.target_port);
-            let Some((Launched::Docker { runtime, run, image }, scenario)) = launched else {
+            let Some((
+                Launched::Docker {
+                    runtime,
+                    run,
+                    image,
+                },
+                scenario,
+            )) = launched
+            else {
                 return Err("traffic from a container needs the Docker runtime".into());
             };
             let json = serde_json::to_string(&plan).map_err(|e| e.to_string())?;

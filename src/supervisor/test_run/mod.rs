@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::runtime::UnitStatus;
+use crate::runtime::{Plan, UnitStatus};
 use crate::scenario::model::Scenario;
 use crate::traffic::faults::schedule::{self, Timed};
 use crate::traffic::faults::FaultStep;
@@ -234,12 +234,14 @@ async fn drive(
     };
     let mut addresses: BTreeMap<std::net::IpAddr, String> = BTreeMap::new();
     remember_addresses(&units, &mut addresses);
-    let targets = Targets::of(&units, &mesh.scenario);
-    record.snapshots.push(observe::snapshot(&targets, Duration::ZERO).await);
+    let targets = Targets::of(&units, &mesh.plan, &mesh.scenario);
+    record
+        .snapshots
+        .push(observe::snapshot(&targets, Duration::ZERO).await);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, done_rx) = watch::channel(false);
-    let (units_tx, units_rx) = watch::channel(units);
+    let (units_tx, units_rx) = watch::channel((units, mesh.plan.clone()));
     let t0 = tokio::time::Instant::now();
     let mut boundaries: Vec<Duration> = phases.iter().flat_map(|p| [p.start, p.end]).collect();
     boundaries.sort();
@@ -247,7 +249,11 @@ async fn drive(
 
     // The generator gets the mesh only to find its container's image and network.
     let launched_view = match &mesh.launched {
-        super::Launched::Docker { runtime, run, image } => Some(super::Launched::Docker {
+        super::Launched::Docker {
+            runtime,
+            run,
+            image,
+        } => Some(super::Launched::Docker {
             runtime: runtime.clone(),
             run: run.clone(),
             image: image.clone(),
@@ -269,7 +275,14 @@ async fn drive(
     };
     let scenario = mesh.scenario.clone();
     let faults = run_faults(mesh, &steps, &timeline, t0, done_rx.clone(), units_tx);
-    let watcher = watch_run(&scenario, &targets, units_rx, t0, &boundaries, done_rx.clone());
+    let watcher = watch_run(
+        &scenario,
+        &targets,
+        units_rx,
+        t0,
+        &boundaries,
+        done_rx.clone(),
+    );
     let mut was_interrupted = false;
     let guarded_generator = async {
         tokio::pin!(generator);
@@ -298,11 +311,13 @@ async fn drive(
     let final_targets = match mesh.launched.units().await {
         Ok(units) => {
             remember_addresses(&units, &mut addresses);
-            Targets::of(&units, &mesh.scenario)
+            Targets::of(&units, &mesh.plan, &mesh.scenario)
         }
         Err(_) => targets,
     };
-    record.snapshots.push(observe::snapshot(&final_targets, end).await);
+    record
+        .snapshots
+        .push(observe::snapshot(&final_targets, end).await);
     record.endpoints = observe::endpoint_names(&record.snapshots, &addresses);
     let error = match generated {
         Ok(report) => {
@@ -331,7 +346,7 @@ async fn run_faults(
     timeline: &[Timed],
     t0: tokio::time::Instant,
     mut done: watch::Receiver<bool>,
-    units_tx: watch::Sender<Vec<UnitStatus>>,
+    units_tx: watch::Sender<(Vec<UnitStatus>, Plan)>,
 ) -> (LiveMesh, Vec<FaultLog>) {
     let mut runner = FaultSteps::default();
     let mut next = 0;
@@ -355,12 +370,12 @@ async fn run_faults(
                     Err(e) => println!("  +{:>5.1}s  fault FAILED: {what}: {e}", at.as_secs_f64()),
                 }
                 if let Ok(units) = mesh.launched.units().await {
-                    let _ = units_tx.send(units);
+                    let _ = units_tx.send((units, mesh.plan.clone()));
                 }
             }
             _ = refresh.tick() => {
                 if let Ok(units) = mesh.launched.units().await {
-                    let _ = units_tx.send(units);
+                    let _ = units_tx.send((units, mesh.plan.clone()));
                 }
             }
             changed = done.changed() => {
@@ -375,7 +390,11 @@ async fn run_faults(
         if schedule::undone_at_end(&steps[i].action) {
             let at = t0.elapsed();
             if let Err(e) = runner.undo(&mut mesh, i, &steps[i], at).await {
-                println!("  +{:>5.1}s  fault FAILED: undo {}: {e}", at.as_secs_f64(), steps[i].action.describe());
+                println!(
+                    "  +{:>5.1}s  fault FAILED: undo {}: {e}",
+                    at.as_secs_f64(),
+                    steps[i].action.describe()
+                );
             }
         }
     }
@@ -387,7 +406,7 @@ async fn run_faults(
 async fn watch_run(
     scenario: &Scenario,
     first: &Targets,
-    mut units: watch::Receiver<Vec<UnitStatus>>,
+    mut units: watch::Receiver<(Vec<UnitStatus>, Plan)>,
     t0: tokio::time::Instant,
     boundaries: &[Duration],
     mut done: watch::Receiver<bool>,
@@ -399,7 +418,10 @@ async fn watch_run(
     let mut tick = tokio::time::interval_at(t0 + SNAPSHOT_EVERY, SNAPSHOT_EVERY);
     loop {
         // Phase boundaries already passed (the first is the start, taken before).
-        while boundaries.get(boundary).is_some_and(|b| t0 + *b <= tokio::time::Instant::now()) {
+        while boundaries
+            .get(boundary)
+            .is_some_and(|b| t0 + *b <= tokio::time::Instant::now())
+        {
             boundary += 1;
         }
         let due = boundaries.get(boundary).map(|b| t0 + *b);
@@ -416,9 +438,9 @@ async fn watch_run(
             }
         }
         if units.has_changed().unwrap_or(false) {
-            let list = units.borrow_and_update().clone();
+            let (list, plan) = units.borrow_and_update().clone();
             // Pods come and go with the fault steps; whoever is there now is read.
-            targets = Targets::of(&list, scenario);
+            targets = Targets::of(&list, &plan, scenario);
             seen.push(list);
         }
         snapshots.push(observe::snapshot(&targets, t0.elapsed()).await);

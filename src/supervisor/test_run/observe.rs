@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::runtime::{PortPurpose, Role, UnitStatus};
+use crate::runtime::{Plan, PortPurpose, Role, UnitStatus};
 use crate::scenario::model::{AppSource, Scenario, ServiceBody};
 use crate::verdict::record::{AppCounters, Snapshot};
 
-use super::super::http_probe;
+use super::super::{http_probe, readiness};
 
 const STATS_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -26,31 +26,31 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// From the run's running units.
-    pub fn of(units: &[UnitStatus], scenario: &Scenario) -> Targets {
+    /// From the run's plan (each proxy's admin port is in its config) and its units (where
+    /// each port is published).
+    pub fn of(units: &[UnitStatus], plan: &Plan, scenario: &Scenario) -> Targets {
+        let running: Vec<UnitStatus> = units
+            .iter()
+            .filter(|u| u.state == "running")
+            .cloned()
+            .collect();
         let mut targets = Targets::default();
-        for unit in units.iter().filter(|u| u.state == "running") {
-            let pod = pod_name(unit);
-            let published = |purpose| {
-                unit.published
-                    .iter()
-                    .find(|p| p.purpose == purpose)
-                    .map(|p| SocketAddr::new(p.host_ip, p.host_port))
-            };
-            match unit.role {
-                Role::App => {
-                    let sample = scenario.service(&unit.service).is_some_and(|s| {
-                        matches!(&s.body, ServiceBody::App { app, .. } if matches!(app.source, AppSource::Sample(_)))
-                    });
-                    if let (true, Some(addr)) = (sample, published(PortPurpose::App)) {
-                        targets.apps.push((pod, addr));
-                    }
-                }
-                Role::Proxy | Role::Sidecar => {
-                    if let Some(addr) = published(PortPurpose::Admin) {
-                        targets.proxies.push((pod, addr));
-                    }
-                }
+        for probe in readiness::probes(plan, &running) {
+            if let readiness::ProbeKind::Proxy { admin, .. } = probe.kind {
+                targets.proxies.push((probe.pod, admin));
+            }
+        }
+        for unit in running.iter().filter(|u| u.role == Role::App) {
+            let sample = scenario.service(&unit.service).is_some_and(|s| {
+                matches!(&s.body, ServiceBody::App { app, .. } if matches!(app.source, AppSource::Sample(_)))
+            });
+            let port = unit
+                .published
+                .iter()
+                .find(|p| p.purpose == PortPurpose::App)
+                .map(|p| SocketAddr::new(p.host_ip, p.host_port));
+            if let (true, Some(addr)) = (sample, port) {
+                targets.apps.push((pod_name(unit), addr));
             }
         }
         targets
@@ -65,9 +65,12 @@ pub fn pod_name(unit: &UnitStatus) -> String {
 /// Reads everything once, concurrently. What does not answer is left out of the snapshot (a
 /// killed pod, a paused one), never recorded as zero.
 pub async fn snapshot(targets: &Targets, at: Duration) -> Snapshot {
-    let proxies = join_all(targets.proxies.iter().map(|(pod, admin)| async move {
-        (pod.clone(), crate::scrape::scrape(*admin).await)
-    }));
+    let proxies = join_all(
+        targets
+            .proxies
+            .iter()
+            .map(|(pod, admin)| async move { (pod.clone(), crate::scrape::scrape(*admin).await) }),
+    );
     let apps = join_all(
         targets
             .apps
@@ -130,11 +133,7 @@ pub fn endpoint_names(
         for sample in snapshot.proxies.values() {
             for cluster in &sample.clusters {
                 for host in &cluster.hosts {
-                    let ip = host
-                        .address
-                        .parse::<SocketAddr>()
-                        .map(|a| a.ip())
-                        .ok();
+                    let ip = host.address.parse::<SocketAddr>().map(|a| a.ip()).ok();
                     if let Some(pod) = ip.and_then(|ip| addresses.get(&ip)) {
                         out.insert(host.address.clone(), pod.clone());
                     }

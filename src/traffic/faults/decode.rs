@@ -8,6 +8,7 @@ use crate::config::decode::scalars;
 use crate::config::decode::{Decoder, Field, Message, Obj};
 
 use super::{FaultAction, FaultStep, Target, When};
+use crate::traffic::decode::positive_duration;
 
 const FAULT: Message = Message {
     name: "Fault",
@@ -46,13 +47,17 @@ const ACTIONS: &[&str] = &[
     "app",
 ];
 
-const EXAMPLE: &str = "for example `- {at: 8s, kill: service1#1}` or `- {at: steady, pause: service2#1, for: 3s}`";
+const EXAMPLE: &str =
+    "for example `- {at: 8s, kill: service1#1}` or `- {at: steady, pause: service2#1, for: 3s}`";
 
 pub fn faults(d: &mut Decoder, f: &Field) -> Vec<FaultStep> {
     if !matches!(f.node.value, crate::config::node::Value::Seq(_)) {
         d.error_at_value(
             f,
-            format!("`faults` must be a list of steps, found a {}", f.node.kind()),
+            format!(
+                "`faults` must be a list of steps, found a {}",
+                f.node.kind()
+            ),
             Some(EXAMPLE.into()),
         );
         return Vec::new();
@@ -81,7 +86,9 @@ fn step(d: &mut Decoder, f: &Field) -> Option<FaultStep> {
             None
         }
     };
-    let lasts = o.get("for").and_then(|l| positive_duration(d, &l));
+    let lasts = o
+        .get("for")
+        .and_then(|l| positive_duration(d, &l, "for example `for: 5s`"));
     let action = action(d, &o, kind)?;
     // Only what can be undone can last.
     if let (Some(_), FaultAction::Restart(_)) = (&lasts, &action) {
@@ -138,13 +145,21 @@ fn action(d: &mut Decoder, o: &Obj, kind: &str) -> Option<FaultAction> {
             let replicas = match o.get("replicas") {
                 Some(r) => match scalars::uint(d, &r, 64)? {
                     0 => {
-                        d.error_help(&r, "`replicas` must be at least 1", "to take every replica away, `stop: SERVICE`");
+                        d.error_help(
+                            &r,
+                            "`replicas` must be at least 1",
+                            "to take every replica away, `stop: SERVICE`",
+                        );
                         return None;
                     }
                     n => n as u32,
                 },
                 None => {
-                    d.missing_help(o, "replicas", "say how many: `{at: 5s, scale: service1, replicas: 3}`");
+                    d.missing_help(
+                        o,
+                        "replicas",
+                        "say how many: `{at: 5s, scale: service1, replicas: 3}`",
+                    );
                     return None;
                 }
             };
@@ -154,7 +169,9 @@ fn action(d: &mut Decoder, o: &Obj, kind: &str) -> Option<FaultAction> {
             let target = target(d, &f)?;
             let abort_percent = o.get("abort").and_then(|a| percent(d, &a));
             let abort_status = o.get("status").and_then(|s| status(d, &s));
-            let delay = o.get("delay").and_then(|v| positive_duration(d, &v));
+            let delay = o
+                .get("delay")
+                .and_then(|v| positive_duration(d, &v, "for example `delay: 100ms`"));
             let delay_percent = o.get("percent").and_then(|p| percent(d, &p));
             if abort_percent.is_none() && delay.is_none() && !o.has("abort") && !o.has("delay") {
                 d.error_help(
@@ -165,10 +182,18 @@ fn action(d: &mut Decoder, o: &Obj, kind: &str) -> Option<FaultAction> {
                 return None;
             }
             if let (Some(p), None) = (o.get("percent"), o.get("delay")) {
-                d.error_help(&p, "`percent` is the share of requests delayed; it needs `delay:`", "the share aborted is `abort: 10%`");
+                d.error_help(
+                    &p,
+                    "`percent` is the share of requests delayed; it needs `delay:`",
+                    "the share aborted is `abort: 10%`",
+                );
             }
             if let (Some(s), None) = (o.get("status"), o.get("abort")) {
-                d.error_help(&s, "`status` is the status of aborted requests; it needs `abort:`", "add `abort: 10%`");
+                d.error_help(
+                    &s,
+                    "`status` is the status of aborted requests; it needs `abort:`",
+                    "add `abort: 10%`",
+                );
             }
             Some(FaultAction::Proxy {
                 target,
@@ -207,8 +232,13 @@ fn action(d: &mut Decoder, o: &Obj, kind: &str) -> Option<FaultAction> {
         "app" => {
             let target = target(d, &f)?;
             let status = o.get("status").and_then(|s| status(d, &s));
-            let delay = o.get("delay").and_then(|v| positive_duration(d, &v));
-            let percent = o.get("percent").and_then(|p| percent(d, &p)).unwrap_or(100.0);
+            let delay = o
+                .get("delay")
+                .and_then(|v| positive_duration(d, &v, "for example `delay: 100ms`"));
+            let percent = o
+                .get("percent")
+                .and_then(|p| percent(d, &p))
+                .unwrap_or(100.0);
             if status.is_none() && delay.is_none() && !o.has("status") && !o.has("delay") {
                 d.error_help(
                     &f,
@@ -272,7 +302,7 @@ fn when(d: &mut Decoder, f: &Field) -> Option<When> {
     let text = scalars::string(d, f)?;
     let text = text.trim();
     if text.starts_with(|c: char| c.is_ascii_digit()) {
-        return match scalars::parse_duration(text) {
+        return match sample_services::parse_duration(text) {
             Ok(at) => Some(When::After(at)),
             Err(_) => {
                 d.error_at_value(
@@ -285,7 +315,7 @@ fn when(d: &mut Decoder, f: &Field) -> Option<When> {
         };
     }
     let (name, plus) = match text.split_once('+') {
-        Some((name, plus)) => match scalars::parse_duration(plus.trim()) {
+        Some((name, plus)) => match sample_services::parse_duration(plus.trim()) {
             Ok(p) => (name.trim(), p),
             Err(_) => {
                 d.error_at_value(
@@ -299,22 +329,17 @@ fn when(d: &mut Decoder, f: &Field) -> Option<When> {
         None => (text, Duration::ZERO),
     };
     if name.is_empty() {
-        d.error_at_value(f, "`at` is empty", Some("write `8s` or a phase name".into()));
+        d.error_at_value(
+            f,
+            "`at` is empty",
+            Some("write `8s` or a phase name".into()),
+        );
         return None;
     }
     Some(When::Phase {
         name: name.to_string(),
         plus,
     })
-}
-
-fn positive_duration(d: &mut Decoder, f: &Field) -> Option<Duration> {
-    let v = scalars::duration(d, f)?;
-    if v.is_zero() {
-        d.error_at_value(f, format!("`{}` must be more than zero", f.name()), Some("for example `5s`".into()));
-        return None;
-    }
-    Some(v)
 }
 
 /// `10%` (or a bare number, read as a percent).
@@ -337,7 +362,11 @@ fn percent(d: &mut Decoder, f: &Field) -> Option<f64> {
 fn status(d: &mut Decoder, f: &Field) -> Option<u16> {
     let code = scalars::uint(d, f, 599)?;
     if code < 200 {
-        d.error_at_value(f, format!("status {code} cannot be answered"), Some("use a final status 200–599, e.g. 503".into()));
+        d.error_at_value(
+            f,
+            format!("status {code} cannot be answered"),
+            Some("use a final status 200–599, e.g. 503".into()),
+        );
         return None;
     }
     Some(code as u16)

@@ -39,7 +39,10 @@ pub struct FaultStep {
 pub enum When {
     After(Duration),
     /// `steady` or `steady+2s`: that long after the phase starts.
-    Phase { name: String, plus: Duration },
+    Phase {
+        name: String,
+        plus: Duration,
+    },
 }
 
 /// A pod (`service1#2`) or every replica of a service (`service1`).
@@ -125,7 +128,9 @@ impl FaultAction {
                 }
                 parts.join(" ")
             }
-            FaultAction::Reload { service, written, .. } => format!("reload {service} with {written}"),
+            FaultAction::Reload {
+                service, written, ..
+            } => format!("reload {service} with {written}"),
             FaultAction::App {
                 target,
                 status,
