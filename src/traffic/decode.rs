@@ -743,9 +743,9 @@ mod tests {
                 "timeout: 5s",
             ),
             (
-                "timeout: 300ms",
-                "invalid duration `300ms`",
-                "write `0.300s`",
+                "timeout: 300 ms",
+                "`timeout: 300 ms` is not a duration",
+                "`300ms`",
             ),
         ];
         for (line, message, help) in cases {

@@ -19,7 +19,8 @@
 //!    [attempts − never delivered − unseen, attempts + health checks + sidecar retries], where
 //!    attempts = Σ Δ `upstream_rq_total` of those clusters (retries included), never delivered
 //!    = connect failures + pending overflow (at the front proxy and at the pods' sidecars) +
-//!    the sidecars' local answers, and unseen = what the front proxy sent to a pod after its
+//!    upstream resets (sent, then the connection died before an answer: an app killed
+//!    mid-request never counted it) + the sidecars' local answers, and unseen = what the front proxy sent to a pod after its
 //!    app's last scrape before it vanished (killed) or restarted: the app's count of those
 //!    died with it.
 
@@ -323,6 +324,20 @@ fn app_count(record: &RunRecord, pod: &str) -> Option<AppCount> {
     if record.snapshots.last().is_some_and(|s| s.at > last_at) {
         gaps.push((last_at, None));
     }
+    // A snapshot reads the apps and the proxies at the same moment, not atomically: a request
+    // can be in the proxy's count and not yet in the app's. So each gap opens one snapshot
+    // earlier than the app's last reading, which bounds that race.
+    for gap in &mut gaps {
+        if let Some(earlier) = record
+            .snapshots
+            .iter()
+            .map(|s| s.at)
+            .filter(|at| *at < gap.0)
+            .last()
+        {
+            gap.0 = earlier;
+        }
+    }
     Some(AppCount { counted, gaps })
 }
 
@@ -358,6 +373,9 @@ fn apps(record: &RunRecord, s: &Series, pod: &str, lines: &mut Vec<Line>) -> Res
     let retries = sum("upstream_rq_retry")?;
     let connect_fail = sum("upstream_cx_connect_fail")?;
     let overflow = sum("upstream_rq_pending_overflow")?;
+    // Sent, then the connection died before an answer (an app killed mid-request): the app
+    // never counted it.
+    let resets = sum("upstream_rq_rx_reset")?;
     let health_checks = sum("health_check.attempt")?;
 
     let mut pods: Vec<&String> = addresses_of.keys().collect();
@@ -421,7 +439,7 @@ fn apps(record: &RunRecord, s: &Series, pod: &str, lines: &mut Vec<Line>) -> Res
             })?;
         }
     }
-    let never = connect_fail + overflow + sidecar_local;
+    let never = connect_fail + overflow + resets + sidecar_local;
     let lo = attempts.saturating_sub(never + unseen);
     let hi = attempts + health_checks + sidecar_retries;
     let ok = (lo..=hi).contains(&answered);
@@ -436,6 +454,9 @@ fn apps(record: &RunRecord, s: &Series, pod: &str, lines: &mut Vec<Line>) -> Res
     }
     if overflow > 0 {
         buckets.push(format!("≤ {overflow} pending overflows"));
+    }
+    if resets > 0 {
+        buckets.push(format!("≤ {resets} upstream resets"));
     }
     if sidecar_local > 0 {
         buckets.push(format!("≤ {sidecar_local} answered by the sidecars"));

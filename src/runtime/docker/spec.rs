@@ -297,7 +297,12 @@ pub(crate) fn file_tar(container_path: &str, contents: &[u8], mode: u32) -> io::
     header.set_entry_type(tar::EntryType::Regular);
     header.set_mode(mode);
     header.set_size(contents.len() as u64);
-    header.set_mtime(0);
+    // Now, not 0: a proxy notices a replaced config by its modification time (and size), and
+    // a `reload` fault's new config may well have the old one's size.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    header.set_mtime(now);
     let path = container_path.trim_start_matches('/');
     tar.append_data(&mut header, path, contents)?;
     tar.into_inner()

@@ -371,3 +371,163 @@ fn status(d: &mut Decoder, f: &Field) -> Option<u16> {
     }
     Some(code as u16)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::decode::Mode;
+    use crate::config::node::parse;
+
+    /// Decodes the `faults:` key of `yaml`: the steps, and the diagnostics as
+    /// (line, message, help).
+    fn decode(yaml: &str) -> (Vec<FaultStep>, Vec<(usize, String, String)>) {
+        let doc = parse(yaml).expect("valid YAML");
+        let root = Field::root(&doc);
+        let (key, node) = &doc.as_map().unwrap()[0];
+        let f = root.child(key, node);
+        let mut d = Decoder::new(PathBuf::from("."), Mode::Bootstrap);
+        let steps = faults(&mut d, &f);
+        let diags = d
+            .finish()
+            .into_iter()
+            .map(|d| (d.span.line, d.message, d.help.unwrap_or_default()))
+            .collect();
+        (steps, diags)
+    }
+
+    fn pod(service: &str, replica: u32) -> Target {
+        Target {
+            service: service.into(),
+            replica: Some(replica),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_step_decodes() {
+        let (steps, diags) = decode(
+            "faults:
+  - {at: 8s, kill: service1#1}
+  - {at: steady+2s, pause: service1#2, for: 1500ms}
+  - {at: 5s, scale: service1, replicas: 3, for: 4s}
+  - {at: 5s, proxy: front, abort: 10%, status: 503}
+  - {at: 5s, proxy: front, delay: 100ms, percent: 50%}
+  - {at: 5s, app: service2, status: 503, percent: 30}
+",
+        );
+        assert!(diags.is_empty(), "{diags:#?}");
+        assert_eq!(steps.len(), 6);
+        assert_eq!(steps[0].at, When::After(Duration::from_secs(8)));
+        assert_eq!(steps[0].action, FaultAction::Kill(pod("service1", 1)));
+        assert_eq!(
+            steps[1].at,
+            When::Phase {
+                name: "steady".into(),
+                plus: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(steps[1].lasts, Some(Duration::from_millis(1500)));
+        assert_eq!(
+            steps[2].action,
+            FaultAction::Scale {
+                service: "service1".into(),
+                replicas: 3
+            }
+        );
+        assert_eq!(
+            steps[3].action.describe(),
+            "proxy front abort 10% status 503"
+        );
+        assert_eq!(
+            steps[4].action.describe(),
+            "proxy front delay 0.100s on 50%"
+        );
+        assert_eq!(
+            steps[5].action,
+            FaultAction::App {
+                target: Target {
+                    service: "service2".into(),
+                    replica: None
+                },
+                status: Some(503),
+                percent: 30.0,
+                delay: None
+            }
+        );
+    }
+
+    #[test]
+    fn each_mistake_is_named_with_a_fix() {
+        let cases = [
+            ("{at: 8s}", "needs what to do", "kill: service1#1"),
+            ("{kill: a#1}", "missing required field `at`", "at: 8s"),
+            (
+                "{at: 8s, kill: a#1, stop: a#2}",
+                "cannot be combined with `kill`",
+                "alternatives",
+            ),
+            (
+                "{at: soon+x, kill: a#1}",
+                "after `+` is not a duration",
+                "soon+2s",
+            ),
+            ("{at: 8 s, kill: a#1}", "is not a time", "steady+2s"),
+            (
+                "{at: 8s, kill: a#x}",
+                "`a#x` is not a pod",
+                "service#replica",
+            ),
+            (
+                "{at: 8s, restart: a#1, for: 2s}",
+                "makes no sense with `restart`",
+                "remove `for:`",
+            ),
+            (
+                "{at: 8s, kill: a#1, replicas: 2}",
+                "does not go with `kill`",
+                "goes with `scale`",
+            ),
+            (
+                "{at: 8s, scale: a#1, replicas: 2}",
+                "acts on a whole service",
+                "write `a`",
+            ),
+            (
+                "{at: 8s, scale: a}",
+                "missing required field `replicas`",
+                "replicas: 3",
+            ),
+            ("{at: 8s, proxy: front}", "needs `abort:`", "abort: 10%"),
+            (
+                "{at: 8s, proxy: front, abort: 120%}",
+                "is not a percent",
+                "between 0% and 100%",
+            ),
+            (
+                "{at: 8s, proxy: front, abort: 5%, status: 99}",
+                "cannot be answered",
+                "200–599",
+            ),
+            (
+                "{at: 8s, app: a#1, delay: 0s}",
+                "must be more than 0",
+                "delay: 100ms",
+            ),
+            (
+                "{at: 8s, reload: front, config: nope.yaml}",
+                "no such file",
+                "relative to the scenario",
+            ),
+        ];
+        for (step, message, help) in cases {
+            let (_, diags) = decode(&format!("faults:\n  - {step}\n"));
+            assert_eq!(diags.len(), 1, "{step}: {diags:#?}");
+            assert!(diags[0].1.contains(message), "{step}: {:?}", diags[0].1);
+            assert!(diags[0].2.contains(help), "{step}: {:?}", diags[0].2);
+        }
+        let (_, diags) = decode("faults: {at: 8s, kill: a#1}\n");
+        assert!(diags[0].1.contains("must be a list"), "{diags:?}");
+    }
+}
