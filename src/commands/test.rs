@@ -98,7 +98,8 @@ fn scenario_files(given: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// Writes the reports asked for; says so on failure (and returns false) only the last time.
 fn write_reports(args: &crate::cli::TestArgs, results: &[ScenarioResult], last: bool) -> bool {
     let mut ok = true;
-    let outputs: [(&Option<PathBuf>, fn(&[ScenarioResult]) -> String); 2] =
+    type Render = fn(&[ScenarioResult]) -> String;
+    let outputs: [(&Option<PathBuf>, Render); 2] =
         [(&args.json, report::json), (&args.junit, report::junit)];
     for (path, render) in outputs {
         if let Some(path) = path {

@@ -332,8 +332,7 @@ fn app_count(record: &RunRecord, pod: &str) -> Option<AppCount> {
             .snapshots
             .iter()
             .map(|s| s.at)
-            .filter(|at| *at < gap.0)
-            .last()
+            .rfind(|at| *at < gap.0)
         {
             gap.0 = earlier;
         }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::dns::{DnsServer, Records};
-use crate::runtime::{unit_name, Plan, Pod, PortPurpose, Program, Role, UnitStatus};
+use crate::runtime::{unit_name, Plan, Pod, PortPurpose, Program, UnitStatus};
 
 pub use state::{state_dir, ProcessId, RunState};
 use state::{PortRecord, UnitRecord};
@@ -371,15 +371,7 @@ impl LocalRun {
                 }
                 _ => None,
             };
-            let args = self.command(
-                pod,
-                container.role,
-                &container.program,
-                config.as_deref(),
-                ip,
-                dns,
-                &unit,
-            )?;
+            let args = self.command(pod, &container.program, config.as_deref(), ip, dns, &unit)?;
             let mut env = container.env.clone();
             // Generated files (TLS certificates) live with the run's logs, one folder a pod.
             let files_dir = run_dir.join(format!("files-{}-{}", pod.service, pod.replica));
@@ -638,7 +630,6 @@ impl LocalRun {
     fn command(
         &self,
         pod: &Pod,
-        role: Role,
         program: &Program,
         config_copy: Option<&Path>,
         ip: Ipv4Addr,
@@ -670,7 +661,6 @@ impl LocalRun {
                 out
             }
             Program::Image { image, .. } => {
-                let _ = role;
                 return Err(LocalError::ImageUnsupported {
                     unit: unit.to_string(),
                     image: image.clone(),
