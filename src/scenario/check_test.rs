@@ -154,16 +154,7 @@ fn check_step(
         .max()
         .unwrap_or(0)
         .max(service.replicas);
-    let target: Option<&Target> = match &step.action {
-        FaultAction::Kill(t)
-        | FaultAction::Stop(t)
-        | FaultAction::Pause(t)
-        | FaultAction::Restart(t)
-        | FaultAction::Disconnect(t)
-        | FaultAction::Proxy { target: t, .. }
-        | FaultAction::App { target: t, .. } => Some(t),
-        _ => None,
-    };
+    let target = step.action.target();
     if let Some(Target {
         replica: Some(r), ..
     }) = target

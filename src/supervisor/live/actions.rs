@@ -149,13 +149,7 @@ impl Actions {
                     .join(", "),
             });
         }
-        let mut replicas: Vec<u32> = units
-            .iter()
-            .filter(|u| u.service == service)
-            .map(|u| u.replica)
-            .collect();
-        replicas.sort_unstable();
-        replicas.dedup();
+        let mut replicas = replicas_of(units, service);
         let mut changed = Vec::new();
         for _ in 0..delta.unsigned_abs() {
             if delta > 0 {
@@ -299,6 +293,18 @@ pub(super) fn runtime<T>(
         what: what(),
         source,
     })
+}
+
+/// The replica numbers a service has in the run (running or not), in order.
+pub(super) fn replicas_of(units: &[UnitStatus], service: &str) -> Vec<u32> {
+    let mut replicas: Vec<u32> = units
+        .iter()
+        .filter(|u| u.service == service)
+        .map(|u| u.replica)
+        .collect();
+    replicas.sort_unstable();
+    replicas.dedup();
+    replicas
 }
 
 /// `service1#2` → (`service1`, 2).

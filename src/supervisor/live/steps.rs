@@ -11,7 +11,7 @@ use crate::traffic::faults::{FaultAction, FaultStep, Target};
 use crate::verdict::record::FaultLog;
 
 use super::super::http_probe;
-use super::actions::{pod_of, runtime, split_pod, Actions};
+use super::actions::{pod_of, replicas_of, runtime, split_pod, Actions};
 use super::{ActionError, LiveMesh};
 
 /// How long an admin or app control request may take.
@@ -126,29 +126,15 @@ impl FaultSteps {
                 Ok(Undo::Nothing)
             }
             FaultAction::Stop(t) => {
-                for (service, replica) in split(pods(&units, t)?) {
-                    runtime(mesh.launched.stop_pod(&service, replica).await, || {
-                        format!("stopping {service}#{replica}")
-                    })?;
-                }
+                each_pod(mesh, &units, t, PodOp::Stop).await?;
                 Ok(restart_after)
             }
             FaultAction::Pause(t) => {
-                for (service, replica) in split(pods(&units, t)?) {
-                    runtime(
-                        mesh.launched.pause_pod(&service, replica, true).await,
-                        || format!("pausing {service}#{replica}"),
-                    )?;
-                }
+                each_pod(mesh, &units, t, PodOp::Pause(true)).await?;
                 Ok(Undo::Nothing)
             }
             FaultAction::Disconnect(t) => {
-                for (service, replica) in split(pods(&units, t)?) {
-                    runtime(
-                        mesh.launched.connect_pod(&service, replica, false).await,
-                        || format!("disconnecting {service}#{replica}"),
-                    )?;
-                }
+                each_pod(mesh, &units, t, PodOp::Connect(false)).await?;
                 Ok(Undo::Nothing)
             }
             FaultAction::Scale { service, replicas } => {
@@ -238,21 +224,9 @@ impl FaultSteps {
                     self.actions.restart(mesh, &units, &pod).await?;
                 }
             }
-            (FaultAction::Pause(t), _) => {
-                for (service, replica) in split(pods(&units, t)?) {
-                    runtime(
-                        mesh.launched.pause_pod(&service, replica, false).await,
-                        || format!("unpausing {service}#{replica}"),
-                    )?;
-                }
-            }
+            (FaultAction::Pause(t), _) => each_pod(mesh, &units, t, PodOp::Pause(false)).await?,
             (FaultAction::Disconnect(t), _) => {
-                for (service, replica) in split(pods(&units, t)?) {
-                    runtime(
-                        mesh.launched.connect_pod(&service, replica, true).await,
-                        || format!("reconnecting {service}#{replica}"),
-                    )?;
-                }
+                each_pod(mesh, &units, t, PodOp::Connect(true)).await?
             }
             (FaultAction::Scale { service, .. }, Undo::ScaleBack(before)) => {
                 let now = replica_count(&units, service);
@@ -314,19 +288,47 @@ fn pods(units: &[UnitStatus], target: &Target) -> Result<Vec<String>, ActionErro
     Ok(found)
 }
 
+/// What [`each_pod`] does to a pod, the runtime's way.
+#[derive(Debug, Clone, Copy)]
+enum PodOp {
+    Stop,
+    Pause(bool),
+    Connect(bool),
+}
+
+async fn each_pod(
+    mesh: &mut LiveMesh,
+    units: &[UnitStatus],
+    target: &Target,
+    op: PodOp,
+) -> Result<(), ActionError> {
+    for (service, replica) in split(pods(units, target)?) {
+        let launched = &mut mesh.launched;
+        let (result, doing) = match op {
+            PodOp::Stop => (
+                launched.stop_pod(&service, replica).await.map(drop),
+                "stopping",
+            ),
+            PodOp::Pause(on) => (
+                launched.pause_pod(&service, replica, on).await.map(drop),
+                if on { "pausing" } else { "unpausing" },
+            ),
+            PodOp::Connect(on) => (
+                launched.connect_pod(&service, replica, on).await,
+                if on { "reconnecting" } else { "disconnecting" },
+            ),
+        };
+        runtime(result, || format!("{doing} {service}#{replica}"))?;
+    }
+    Ok(())
+}
+
 fn split(pods: Vec<String>) -> Vec<(String, u32)> {
     pods.iter().filter_map(|p| split_pod(p)).collect()
 }
 
 fn replica_count(units: &[UnitStatus], service: &str) -> u32 {
-    let mut replicas: Vec<u32> = units
-        .iter()
-        .filter(|u| u.service == service)
-        .map(|u| u.replica)
-        .collect();
-    replicas.sort_unstable();
-    replicas.dedup();
-    replicas.len() as u32
+    replicas_of(units, service).len() as u32
 }
 
 /// Where a unit's port of `purpose` answers from the host.

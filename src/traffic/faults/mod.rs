@@ -152,8 +152,8 @@ impl FaultAction {
         }
     }
 
-    /// The service the step acts on.
-    pub fn service(&self) -> &str {
+    /// The pod or service the step acts on, for the steps that take either.
+    pub fn target(&self) -> Option<&Target> {
         match self {
             FaultAction::Kill(t)
             | FaultAction::Stop(t)
@@ -161,22 +161,28 @@ impl FaultAction {
             | FaultAction::Restart(t)
             | FaultAction::Disconnect(t)
             | FaultAction::Proxy { target: t, .. }
-            | FaultAction::App { target: t, .. } => &t.service,
+            | FaultAction::App { target: t, .. } => Some(t),
+            FaultAction::Scale { .. } | FaultAction::Reload { .. } => None,
+        }
+    }
+
+    /// The service the step acts on.
+    pub fn service(&self) -> &str {
+        match self {
             FaultAction::Scale { service, .. } | FaultAction::Reload { service, .. } => service,
+            _ => {
+                &self
+                    .target()
+                    .expect("every other step has a target")
+                    .service
+            }
         }
     }
 
     /// The pod it hits, when it is one pod.
     pub fn pod(&self) -> Option<String> {
-        match self {
-            FaultAction::Kill(t)
-            | FaultAction::Stop(t)
-            | FaultAction::Pause(t)
-            | FaultAction::Restart(t)
-            | FaultAction::Disconnect(t)
-            | FaultAction::Proxy { target: t, .. }
-            | FaultAction::App { target: t, .. } => t.replica.map(|_| t.to_string()),
-            _ => None,
-        }
+        self.target()
+            .filter(|t| t.replica.is_some())
+            .map(Target::to_string)
     }
 }
