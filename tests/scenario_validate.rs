@@ -32,8 +32,9 @@ fn shipped_scenarios_are_valid() {
         }
     }
     assert_eq!(
-        checked, 5,
-        "front-proxy, front-proxy-v2, getting-started, sidecar-grpc, edge-envoy"
+        checked, 13,
+        "the five seeds (front-proxy, front-proxy-v2, getting-started, sidecar-grpc, edge-envoy) \
+         and the eight resilience tests"
     );
 }
 
