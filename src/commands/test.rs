@@ -4,7 +4,7 @@
 //! Exit codes: 0 every expectation passed, 1 one failed, 2 invalid input, 3 infrastructure
 //! failure (130 interrupted). Reports are written atomically, also when interrupted.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -109,15 +109,11 @@ fn write_reports(args: &crate::cli::TestArgs, results: &[ScenarioResult], last: 
                 }
                 ok = false;
             } else if last {
-                println!("  wrote {}", display(path));
+                println!("  wrote {}", path.display());
             }
         }
     }
     ok
-}
-
-fn display(path: &Path) -> String {
-    path.display().to_string()
 }
 
 fn summary(results: &[ScenarioResult]) {

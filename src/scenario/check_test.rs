@@ -129,7 +129,7 @@ fn check_step(
             diags.push(
                 Diagnostic::error(
                     "faults.at",
-                    step.span,
+                    step.at_span,
                     format!("no phase `{name}` in `traffic.phases`"),
                 )
                 .with_help(help),

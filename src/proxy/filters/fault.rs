@@ -23,10 +23,10 @@ use crate::proxy::stats::{Counter, Gauge, Store};
 
 use super::{Decision, FilterContext, Request};
 
-const DELAY_PERCENT: &str = "fault.http.delay.fixed_delay_percent";
-const DELAY_MS: &str = "fault.http.delay.fixed_duration_ms";
-const ABORT_PERCENT: &str = "fault.http.abort.abort_percent";
-const ABORT_STATUS: &str = "fault.http.abort.http_status";
+pub const DELAY_PERCENT: &str = "fault.http.delay.fixed_delay_percent";
+pub const DELAY_MS: &str = "fault.http.delay.fixed_duration_ms";
+pub const ABORT_PERCENT: &str = "fault.http.abort.abort_percent";
+pub const ABORT_STATUS: &str = "fault.http.abort.http_status";
 const ABORT_GRPC_STATUS: &str = "fault.http.abort.grpc_status";
 const MAX_ACTIVE: &str = "fault.http.max_active_faults";
 

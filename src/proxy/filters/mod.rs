@@ -3,7 +3,7 @@
 //! answers it. `fault` injects delays and aborts, `local_ratelimit` is a token bucket,
 //! `health_check` answers (or vets) health-check requests.
 
-mod fault;
+pub mod fault;
 mod health_check;
 mod local_ratelimit;
 

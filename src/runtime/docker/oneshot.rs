@@ -47,8 +47,8 @@ impl DockerRuntime {
             (labels::ROLE.to_string(), "app".to_string()),
             (labels::PORTS.to_string(), String::new()),
         ]);
-        l.insert(labels::OWNER_PID.into(), self.owner.pid.to_string());
-        l.insert(labels::OWNER_HOST.into(), self.owner.host.clone());
+        // Owned by this process, so the janitor removes it if this process dies.
+        spec::owner_labels(Some(&self.owner), &mut l);
         let mut cmd = vec![super::BINARY_PATH.to_string()];
         cmd.extend(args);
         let body = ContainerCreateBody {

@@ -86,7 +86,7 @@ fn hostname(pod: &Pod) -> String {
     name.trim_matches('-').chars().take(63).collect()
 }
 
-fn owner_labels(owner: Option<&Owner>, into: &mut HashMap<String, String>) {
+pub(crate) fn owner_labels(owner: Option<&Owner>, into: &mut HashMap<String, String>) {
     if let Some(owner) = owner {
         into.insert(labels::OWNER_PID.into(), owner.pid.to_string());
         into.insert(labels::OWNER_HOST.into(), owner.host.clone());

@@ -40,6 +40,11 @@ pub enum ActionError {
         addr: SocketAddr,
         reason: String,
     },
+    #[error("reading the new config {}: {source} (the reload step names it, relative to the scenario)", path.display())]
+    ReadConfig {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("building {pod}: {source}")]
     Plan { pod: String, source: std::io::Error },
     #[error("{what}: {source}")]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::proxy::filters::fault;
 use crate::runtime::{PortPurpose, Program, Role, UnitStatus};
 use crate::traffic::faults::{FaultAction, FaultStep, Target};
 use crate::verdict::record::FaultLog;
@@ -154,18 +155,15 @@ impl FaultSteps {
             } => {
                 let mut keys = Vec::new();
                 if let Some(p) = abort_percent {
-                    keys.push(("fault.http.abort.abort_percent", p.to_string()));
+                    keys.push((fault::ABORT_PERCENT, p.to_string()));
                 }
                 if let Some(s) = abort_status {
-                    keys.push(("fault.http.abort.http_status", s.to_string()));
+                    keys.push((fault::ABORT_STATUS, s.to_string()));
                 }
                 if let Some(d) = delay {
+                    keys.push((fault::DELAY_MS, d.as_millis().to_string()));
                     keys.push((
-                        "fault.http.delay.fixed_duration_ms",
-                        d.as_millis().to_string(),
-                    ));
-                    keys.push((
-                        "fault.http.delay.fixed_delay_percent",
+                        fault::DELAY_PERCENT,
                         delay_percent.unwrap_or(100.0).to_string(),
                     ));
                 }
@@ -175,13 +173,9 @@ impl FaultSteps {
             FaultAction::Reload {
                 service, config, ..
             } => {
-                let contents = std::fs::read(config).map_err(|e| ActionError::Runtime {
-                    what: format!("reading {}", config.display()),
-                    source: crate::runtime::local::LocalError::Io {
-                        context: config.display().to_string(),
-                        source: e,
-                    }
-                    .into(),
+                let contents = std::fs::read(config).map_err(|source| ActionError::ReadConfig {
+                    path: config.clone(),
+                    source,
                 })?;
                 let original = replace_config(mesh, &units, service, &contents).await?;
                 Ok(Undo::Restore(original))
@@ -239,10 +233,10 @@ impl FaultSteps {
                 // An empty value takes the key out of the admin layer: the config's own
                 // percentages apply again.
                 let keys: Vec<(&str, String)> = [
-                    "fault.http.abort.abort_percent",
-                    "fault.http.abort.http_status",
-                    "fault.http.delay.fixed_duration_ms",
-                    "fault.http.delay.fixed_delay_percent",
+                    fault::ABORT_PERCENT,
+                    fault::ABORT_STATUS,
+                    fault::DELAY_MS,
+                    fault::DELAY_PERCENT,
                 ]
                 .into_iter()
                 .map(|k| (k, String::new()))

@@ -10,19 +10,31 @@ use crate::traffic::decode::Traffic;
 use crate::traffic::plan::LoadPlan;
 use crate::traffic::report::LoadReport;
 
+use crate::runtime::docker::DockerRuntime;
+
 use super::super::Launched;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Placement {
     /// In this process, to this `host:port` on loopback.
     Here(String),
-    /// In a container on the run's network, to `service:port`.
-    Container,
+    /// In a container of the run's image on its network, to `service:port`.
+    Container {
+        runtime: DockerRuntime,
+        run: String,
+        image: String,
+        scenario: String,
+    },
 }
 
 impl Placement {
     /// Where the traffic of `traffic` can come from in this run.
-    pub fn choose(traffic: &Traffic, units: &[UnitStatus], on_docker: bool) -> Placement {
+    pub fn choose(
+        traffic: &Traffic,
+        units: &[UnitStatus],
+        launched: &Launched,
+        scenario: &str,
+    ) -> Placement {
         let target = units
             .iter()
             .filter(|u| u.service == traffic.target_service && u.state == "running")
@@ -32,13 +44,26 @@ impl Placement {
             .filter(|u| u.service == traffic.target_service)
             .flat_map(|u| &u.published)
             .find(|p| p.purpose == PortPurpose::Publish && p.container_port == traffic.target_port);
-        match (published, target) {
-            (Some(p), _) => Placement::Here(format!("{}:{}", p.host_ip, p.host_port)),
-            (None, Some(unit)) if !on_docker => match unit.address {
-                Some(ip) => Placement::Here(format!("{ip}:{}", traffic.target_port)),
-                None => Placement::Container,
+        if let Some(p) = published {
+            return Placement::Here(format!("{}:{}", p.host_ip, p.host_port));
+        }
+        match launched {
+            Launched::Docker {
+                runtime,
+                run,
+                image,
+            } => Placement::Container {
+                runtime: runtime.clone(),
+                run: run.clone(),
+                image: image.clone(),
+                scenario: scenario.to_string(),
             },
-            _ => Placement::Container,
+            // A local pod's own address is on loopback, where the host may send (every local
+            // unit has one; the checked scenario guarantees the service).
+            Launched::Local(_) => Placement::Here(match target.and_then(|u| u.address) {
+                Some(ip) => format!("{ip}:{}", traffic.target_port),
+                None => format!("{}:{}", traffic.target_service, traffic.target_port),
+            }),
         }
     }
 
@@ -48,7 +73,7 @@ impl Placement {
                 "from this host to {}:{} at {addr}",
                 traffic.target_service, traffic.target_port
             ),
-            Placement::Container => format!(
+            Placement::Container { .. } => format!(
                 "from a container on the run's network to {}:{}",
                 traffic.target_service, traffic.target_port
             ),
@@ -61,7 +86,6 @@ impl Placement {
 pub async fn run(
     traffic: &Traffic,
     placement: &Placement,
-    launched: Option<(&Launched, &str)>,
     start: tokio::time::Instant,
     stop: watch::Receiver<bool>,
 ) -> Result<LoadReport, String> {
@@ -73,19 +97,13 @@ pub async fn run(
                 .await
                 .map_err(|e| format!("the load generator failed: {e}"))
         }
-        Placement::Container => {
+        Placement::Container {
+            runtime,
+            run,
+            image,
+            scenario,
+        } => {
             plan.target = format!("{}:{}", traffic.target_service, traffic.target_port);
-            let Some((
-                Launched::Docker {
-                    runtime,
-                    run,
-                    image,
-                },
-                scenario,
-            )) = launched
-            else {
-                return Err("traffic from a container needs the Docker runtime".into());
-            };
             let json = serde_json::to_string(&plan).map_err(|e| e.to_string())?;
             let out = runtime
                 .run_oneshot(

@@ -134,7 +134,7 @@ async fn run_inner(
         scenario: loaded.scenario,
         configs: loaded.configs,
     };
-    let (mesh, record, error) = drive(mesh, units, on_docker, interrupted).await;
+    let (mesh, record, error) = drive(mesh, units, interrupted).await;
     let was_interrupted = record.interrupted;
     if let Some(e) = &error {
         eprintln!("  ✗ {e}");
@@ -189,7 +189,6 @@ fn untestable(scenario: &Scenario) -> Option<String> {
 async fn drive(
     mesh: LiveMesh,
     units: Vec<UnitStatus>,
-    on_docker: bool,
     interrupted: &mut (impl std::future::Future<Output = ()> + Unpin),
 ) -> (LiveMesh, RunRecord, Option<String>) {
     let traffic = mesh
@@ -212,7 +211,7 @@ async fn drive(
         .collect();
     let named: Vec<(String, Duration)> = phases.iter().map(|p| (p.name.clone(), p.start)).collect();
     let timeline = schedule::timeline(&steps, &named);
-    let placement = Placement::choose(&traffic, &units, on_docker);
+    let placement = Placement::choose(&traffic, &units, &mesh.launched, &mesh.scenario.name);
     super::Steps.done(
         format!(
             "traffic: {} phase(s), {:.0} s, {}",
@@ -247,29 +246,8 @@ async fn drive(
     boundaries.sort();
     boundaries.dedup();
 
-    // The generator gets the mesh only to find its container's image and network.
-    let launched_view = match &mesh.launched {
-        super::Launched::Docker {
-            runtime,
-            run,
-            image,
-        } => Some(super::Launched::Docker {
-            runtime: runtime.clone(),
-            run: run.clone(),
-            image: image.clone(),
-        }),
-        super::Launched::Local(_) => None,
-    };
-    let scenario_name = mesh.scenario.name.clone();
     let generator = async {
-        let result = load::run(
-            &traffic,
-            &placement,
-            launched_view.as_ref().map(|l| (l, scenario_name.as_str())),
-            t0,
-            stop_rx,
-        )
-        .await;
+        let result = load::run(&traffic, &placement, t0, stop_rx).await;
         let _ = done_tx.send(true);
         result
     };
@@ -374,8 +352,16 @@ async fn run_faults(
                 }
             }
             _ = refresh.tick() => {
+                // Only a change is news (a pod died or came back): the plan changes with steps
+                // alone, and those send it themselves.
                 if let Ok(units) = mesh.launched.units().await {
-                    let _ = units_tx.send((units, mesh.plan.clone()));
+                    units_tx.send_if_modified(|(known, _)| {
+                        let changed = *known != units;
+                        if changed {
+                            *known = units;
+                        }
+                        changed
+                    });
                 }
             }
             changed = done.changed() => {

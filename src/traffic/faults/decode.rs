@@ -80,7 +80,7 @@ fn step(d: &mut Decoder, f: &Field) -> Option<FaultStep> {
         d.oneof_conflict(&o.get(extra).expect("present"), kind);
     }
     let at = match o.get("at") {
-        Some(a) => when(d, &a),
+        Some(a) => when(d, &a).map(|w| (w, a.value_span())),
         None => {
             d.missing_help(&o, "at", "say when: `at: 8s` (from the start of traffic), `at: steady` (a phase's start) or `at: steady+2s`");
             None
@@ -98,8 +98,10 @@ fn step(d: &mut Decoder, f: &Field) -> Option<FaultStep> {
             "remove `for:`",
         );
     }
+    let (at, at_span) = at?;
     Some(FaultStep {
-        at: at?,
+        at,
+        at_span,
         lasts,
         action,
         span: f.span,

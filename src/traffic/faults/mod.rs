@@ -28,6 +28,8 @@ use crate::config::node::Span;
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultStep {
     pub at: When,
+    /// Where `at:`'s value is written, for an error about the phase it names.
+    pub at_span: Span,
     /// `for:`: undone this long after it was done.
     pub lasts: Option<Duration>,
     pub action: FaultAction,

@@ -73,6 +73,7 @@ mod tests {
                 service: "s".into(),
                 replica: Some(1),
             }),
+            at_span: Span::default(),
             span: Span::default(),
         }
     }
