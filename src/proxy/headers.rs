@@ -6,8 +6,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::model::{AppendAction, HeaderValueOption};
 
+const HOP_BY_HOP_COUNT: usize = 8;
+
 /// The fixed hop-by-hop set (plus `proxy-connection`, which some clients still send).
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -21,39 +23,40 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Headers a `Connection:` nomination may never remove: framing, routing identity, and the
 /// headers this proxy itself sets. Otherwise a client could ask the edge to delete the
 /// `x-forwarded-for` it just appended (hiding its address) or the request id.
-fn protected(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    n == "host"
-        || n == "content-length"
-        || n == "x-request-id"
-        || n.starts_with("x-forwarded-")
-        || n.starts_with("x-envoy-")
+fn protected(token: &str) -> bool {
+    let starts_with = |prefix: &str| {
+        token.len() >= prefix.len()
+            && token.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    ["host", "content-length", "x-request-id"]
+        .iter()
+        .any(|name| token.eq_ignore_ascii_case(name))
+        || starts_with("x-forwarded-")
+        || starts_with("x-envoy-")
 }
 
 /// Removes hop-by-hop headers. `keep_upgrade` preserves `Connection: upgrade` + `Upgrade` for a
 /// WebSocket handshake the HCM has decided to pass through. `te: trailers` survives (gRPC needs
 /// it end to end, and Envoy keeps exactly that value).
+///
+/// Runs on every request and response, so it allocates nothing: one pass over the names finds
+/// which of the fixed set are present (most messages carry none; a response often carries
+/// `Connection: keep-alive`), and only those are looked up again.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none of these: one pass over the names instead of ten lookups.
-    let any = headers
-        .keys()
-        .any(|name| *name == header::UPGRADE || HOP_BY_HOP.contains(name));
-    if !any {
-        if keep_upgrade {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    let mut present = [false; HOP_BY_HOP_COUNT];
+    let mut upgrade = false;
+    for name in headers.keys() {
+        match HOP_BY_HOP.iter().position(|h| h == name) {
+            Some(i) => present[i] = true,
+            None => upgrade |= name == header::UPGRADE,
         }
-        return;
     }
-    let named: Vec<HeaderName> = header_tokens(headers, &header::CONNECTION)
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .filter(|name| !(protected(name) || keep_upgrade && name == header::UPGRADE))
-        .collect();
-    for name in named {
-        headers.remove(name);
+    if present[CONNECTION_INDEX] {
+        remove_nominated(headers);
     }
-    let te_trailers =
-        header_tokens(headers, &header::TE).any(|t| t.eq_ignore_ascii_case("trailers"));
-    for name in &HOP_BY_HOP {
+    let te_trailers = present[TE_INDEX]
+        && header_tokens(headers, &header::TE).any(|t| t.eq_ignore_ascii_case("trailers"));
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
         headers.remove(name);
     }
     if te_trailers {
@@ -61,9 +64,67 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if upgrade {
         headers.remove(header::UPGRADE);
     }
+}
+
+const CONNECTION_INDEX: usize = 0;
+const TE_INDEX: usize = 5;
+
+/// Removes the headers `Connection:` names, except protected ones, those of the fixed set
+/// (removed anyway) and `Upgrade` (the caller decides about that one).
+fn remove_nominated(headers: &mut HeaderMap) {
+    // Cloned (a reference count, not a copy) so the map can be edited while their tokens are
+    // read; a second `Connection` line is rare enough to pay for a vector.
+    let mut values = headers.get_all(header::CONNECTION).iter();
+    let first = values.next().cloned();
+    let rest: Vec<HeaderValue> = values.cloned().collect();
+    for value in first.iter().chain(&rest) {
+        let Ok(list) = value.to_str() else { continue };
+        for token in list.split(',').map(str::trim) {
+            let fixed = HOP_BY_HOP
+                .iter()
+                .any(|h| token.eq_ignore_ascii_case(h.as_str()));
+            if token.is_empty()
+                || fixed
+                || token.eq_ignore_ascii_case("upgrade")
+                || protected(token)
+            {
+                continue;
+            }
+            // A `&str` key is lower-cased on the stack: no `HeaderName` is built.
+            headers.remove(token);
+        }
+    }
+}
+
+/// A header value holding `n` in decimal. The numbers every proxied response carries
+/// (`x-envoy-upstream-service-time`, a few milliseconds) come from a table built once, whose
+/// values share static bytes: cloning one allocates nothing, where `HeaderValue::from(n)`
+/// allocates twice.
+pub fn number_value(n: u64) -> HeaderValue {
+    const TABLE_SIZE: usize = 1024;
+    static TABLE: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    let Some(i) = usize::try_from(n).ok().filter(|&i| i < TABLE_SIZE) else {
+        return HeaderValue::from(n);
+    };
+    let table = TABLE.get_or_init(|| {
+        let digits: &'static str = (0..TABLE_SIZE)
+            .map(|i| i.to_string())
+            .collect::<String>()
+            .leak();
+        let mut at = 0;
+        (0..TABLE_SIZE)
+            .map(|i| {
+                let len = i.to_string().len();
+                let text = &digits[at..at + len];
+                at += len;
+                HeaderValue::from_static(text)
+            })
+            .collect()
+    });
+    table[i].clone()
 }
 
 /// The comma-separated tokens of a list header (`Connection`, `TE`, `Upgrade`), trimmed, across
@@ -190,6 +251,38 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn nominations_are_case_insensitive_across_connection_lines() {
+        let mut h = map(&[
+            ("connection", "X-Secret"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-kept", "yes"),
+        ]);
+        h.append(
+            "connection",
+            HeaderValue::from_static("close, X-Other, X-Forwarded-For"),
+        );
+        strip_hop_by_hop(&mut h, false);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-forwarded-for", "x-kept"]);
+    }
+
+    #[test]
+    fn number_values_read_as_their_decimal() {
+        for n in [0, 7, 10, 999, 1023, 1024, 15000, u64::MAX] {
+            assert_eq!(number_value(n).to_str().unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn fixed_set_indices_name_their_headers() {
+        assert_eq!(HOP_BY_HOP[CONNECTION_INDEX], header::CONNECTION);
+        assert_eq!(HOP_BY_HOP[TE_INDEX], header::TE);
     }
 
     #[test]

@@ -66,13 +66,15 @@ impl StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let since = self.watch.opened.0.elapsed().as_millis() as u64;
+        // One clock read for both measures: this runs once per request.
+        let now = Instant::now();
+        let since = now.duration_since(self.watch.opened.0).as_millis() as u64;
         self.watch.idle_since_ms.store(since, Ordering::Release);
         self.watch.active.fetch_sub(1, Ordering::AcqRel);
         if self
             .watch
             .resets
-            .record(self.answered, self.started.elapsed())
+            .record(self.answered, now.duration_since(self.started))
         {
             self.watch.abort.notify_one();
         }

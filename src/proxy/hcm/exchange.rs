@@ -45,6 +45,7 @@ pub struct Exchange {
     pub version: Version,
     /// The request URI as received (a cheap clone: it shares its bytes).
     pub uri: http::Uri,
+    /// The request's authority, kept only when an access log will print it.
     pub authority: Option<String>,
     /// Request headers after the HCM's edits; kept only when an access log needs them.
     pub request_headers: Option<HeaderMap>,
@@ -133,7 +134,7 @@ impl Exchange {
             bytes_sent: bytes_sent.clone(),
         });
         let (parts, body) = response.into_parts();
-        let on_end = Box::new(move |end: EndOfStream| {
+        let on_end = move |end: EndOfStream| {
             match end {
                 EndOfStream::Complete => {
                     if let Some(lease) = self.lease.take() {
@@ -150,7 +151,7 @@ impl Exchange {
                 }
             }
             drop(self);
-        });
+        };
         Response::from_parts(
             parts,
             crate::proxy::body::boxed(Observed::new(body, bytes_sent, Some(on_end))),
@@ -158,12 +159,14 @@ impl Exchange {
     }
 
     fn finish(&mut self) {
-        let duration = self.start.elapsed();
+        let now = Instant::now();
+        let duration = now.duration_since(self.start);
         let answered = self.response.is_some();
         if let Some(leg) = &self.upstream {
             let stats = &leg.cluster.stats;
             if answered {
-                stats.record_completed(leg.internal, leg.started.elapsed().as_millis() as u64);
+                let upstream_time = now.duration_since(leg.started);
+                stats.record_completed(leg.internal, upstream_time.as_millis() as u64);
             } else {
                 // The downstream went away before the upstream answered: Envoy resets the
                 // upstream request locally.

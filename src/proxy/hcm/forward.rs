@@ -16,7 +16,7 @@ use crate::proxy::access_log::ResponseFlags;
 use crate::proxy::body::{self, Body};
 use crate::proxy::cluster::circuit_breaker::{RequestSlot, RetrySlot};
 use crate::proxy::cluster::{health_check, lb, outlier, ClusterCore, Host};
-use crate::proxy::headers::strip_hop_by_hop;
+use crate::proxy::headers::{number_value, strip_hop_by_hop};
 use crate::proxy::local_reply;
 use crate::proxy::router::{ForwardEntry, HostRewriteEntry, Mutations, RouteEntry};
 use crate::proxy::upstream::UpstreamError;
@@ -130,18 +130,20 @@ impl Leg<'_> {
         // `x-envoy-upstream-rq-timeout-alt-response`: a timeout answers 204 instead of 504.
         let alt_timeout_response =
             parts.headers.remove(X_ENVOY_TIMEOUT_ALT_RESPONSE).is_some() && self.internal;
-        let timeout = parts
+        let asked = parts
             .headers
             .remove(X_ENVOY_UPSTREAM_RQ_TIMEOUT_MS)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            .map(|ms| (ms > 0).then(|| Duration::from_millis(ms)))
-            .unwrap_or(self.forward.timeout);
+            .map(|ms| (ms > 0).then(|| Duration::from_millis(ms)));
+        let timeout = asked.unwrap_or(self.forward.timeout);
         if !shared.suppress_envoy_headers {
-            if let Some(t) = timeout {
-                parts.headers.insert(
-                    X_ENVOY_EXPECTED_RQ_TIMEOUT_MS,
-                    HeaderValue::from(t.as_millis() as u64),
-                );
+            // The route's own timeout has its header value built once, with the route table.
+            let expected = match asked {
+                None => self.forward.timeout_header.clone(),
+                Some(t) => t.map(|t| number_value(t.as_millis() as u64)),
+            };
+            if let Some(v) = expected {
+                parts.headers.insert(X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, v);
             }
         }
         if let Some(c) = shared.service_cluster.as_ref().filter(|_| self.internal) {
@@ -178,7 +180,8 @@ impl Leg<'_> {
             Some(slot) => ex.request_slot = Some(slot),
             None => return self.overflow(ex, core, head),
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let first_attempt = Instant::now();
+        let deadline = timeout.map(|t| first_attempt + t);
         let mut host = host;
         let mut tried: Vec<std::net::SocketAddr> = Vec::new();
         let mut retries = 0u32;
@@ -197,7 +200,10 @@ impl Leg<'_> {
             core.stats.upstream_rq_active.inc();
             host.stats.rq_total.fetch_add(1, Ordering::Relaxed);
             host.stats.rq_active.fetch_add(1, Ordering::Relaxed);
-            let started = Instant::now();
+            let started = match retries {
+                0 => first_attempt,
+                _ => Instant::now(),
+            };
             // Recorded before sending: whichever way the attempt ends (an answer, a timeout,
             // the client resetting its stream and dropping this future) the exchange finishes
             // its accounting; a retried attempt is finished here, below.
@@ -219,10 +225,14 @@ impl Leg<'_> {
             let limit = if idle_first { self.idle } else { try_limit };
             let send = cluster.upstream.send(&host, http2, request);
             let result = match limit {
-                Some(t) => tokio::time::timeout(t, send).await.map_err(|_| ()),
+                // From `started`, already read: the timer needs no clock read of its own.
+                Some(t) => tokio::time::timeout_at((started + t).into(), send)
+                    .await
+                    .map_err(|_| ()),
                 None => Ok(send.await),
             };
-            let overall_expired = deadline.is_some_and(|d| Instant::now() >= d);
+            // Only a timed-out attempt asks whether the route's whole timeout has passed.
+            let overall_expired = result.is_err() && deadline.is_some_and(|d| Instant::now() >= d);
             // Passive health: outlier detection sees every attempt's answer (a local failure as
             // Envoy maps it), and an upstream may ask to be failed now.
             let observed = match &result {
@@ -342,8 +352,9 @@ impl Leg<'_> {
             }
         };
 
-        let service_time = started.elapsed();
-        ex.response_duration = Some(ex.start.elapsed());
+        let answered = Instant::now();
+        let service_time = answered - started;
+        ex.response_duration = Some(answered - ex.start);
         let code = response.status().as_u16();
         core.stats.record_response(code, self.internal);
         if code >= 500 {
@@ -363,22 +374,22 @@ impl Leg<'_> {
         if !shared.suppress_envoy_headers {
             rparts.headers.insert(
                 X_ENVOY_UPSTREAM_SERVICE_TIME,
-                HeaderValue::from(service_time.as_millis() as u64),
+                number_value(service_time.as_millis() as u64),
             );
         }
         // The HTTP/1.1 connection goes back to the pool when this body has been read to the end
         // (the exchange's end-of-stream hook); an upgraded one is never reused.
         ex.lease = lease.filter(|_| code != 101);
-        let rbody = body::boxed(rbody);
         let rbody = match self.idle {
             // A response that stalls mid-body is reset after the idle timeout, as in Envoy.
+            // (Boxed once, around the watch: every proxied response takes this path.)
             Some(idle) if code != 101 => body::boxed(timeouts::Watched::new(
-                rbody,
+                http_body_util::BodyExt::map_err(rbody, body::BoxError::from),
                 Some(idle),
                 None,
                 timeouts::Fired::default(),
             )),
-            _ => rbody,
+            _ => body::boxed(rbody),
         };
         Response::from_parts(rparts, rbody)
     }
@@ -487,9 +498,20 @@ impl Leg<'_> {
                 HeaderValue::from_str(&re.replace_all(self.path, sub.as_str())).ok()
             }
         };
-        let host = rewritten.or_else(|| self.authority.and_then(|a| HeaderValue::from_str(a).ok()));
-        if let Some(h) = host {
-            parts.headers.insert(HOST, h);
+        match rewritten {
+            Some(h) => {
+                parts.headers.insert(HOST, h);
+            }
+            // An HTTP/1 request's authority is its `Host` header, already in place; only an
+            // HTTP/2 `:authority` or an absolute-form URI has to be copied into one.
+            None => {
+                let present = parts.headers.get(HOST).map(HeaderValue::as_bytes);
+                if let Some(a) = self.authority.filter(|a| present != Some(a.as_bytes())) {
+                    if let Ok(h) = HeaderValue::from_str(a) {
+                        parts.headers.insert(HOST, h);
+                    }
+                }
+            }
         }
         // The URI carries only the path from here on; the pool adds the host address.
         if parts.uri.authority().is_some() {

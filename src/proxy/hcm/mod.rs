@@ -202,14 +202,23 @@ impl HttpConnectionManager {
         // passes through unwrapped.
         let bytes_received = (!shared.access_logs.is_empty()).then(|| Arc::new(AtomicU64::new(0)));
         let body = match &bytes_received {
-            Some(counter) => body::boxed(Observed::new(body, Some(counter.clone()), None)),
+            Some(counter) => body::boxed(Observed::<_, body::NoHook>::new(
+                body,
+                Some(counter.clone()),
+                None,
+            )),
             None => body::boxed(body),
+        };
+        // The exchange keeps the authority only for an access log line.
+        let logged_authority = match shared.access_logs.is_empty() {
+            true => None,
+            false => authority.clone(),
         };
         let mut exchange = Exchange::new(
             shared.clone(),
             conn,
             &parts,
-            authority.clone(),
+            logged_authority,
             bytes_received,
         );
         let head = parts.method == http::Method::HEAD;

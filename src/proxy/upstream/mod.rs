@@ -114,8 +114,11 @@ impl Upstream {
         loop {
             let (mut sender, reused) = match host.connections.take_http1() {
                 Some(sender) => (sender, true),
+                // Connecting is boxed (here and for HTTP/2): its future, with the TLS handshake
+                // in it, is large, and it would otherwise be part of every request's future,
+                // copied whole each time a request is handed to its connection.
                 None if self.core.breakers.try_connection() => {
-                    (self.connect_http1(host).await?, false)
+                    (Box::pin(self.connect_http1(host)).await?, false)
                 }
                 None => {
                     // At `max_connections`: wait for one to be given back or to close, as one
@@ -176,7 +179,7 @@ impl Upstream {
         *req.version_mut() = Version::HTTP_2;
         let shared = match host.connections.http2() {
             Some(sender) => sender,
-            None => self.connect_http2(host).await?,
+            None => Box::pin(self.connect_http2(host)).await?,
         };
         let mut sender = (*shared).clone();
         sender.ready().await.map_err(reset)?;
