@@ -125,14 +125,23 @@ fn most_verbose_component(spec: &str) -> Option<String> {
         .max_by_key(|l| verbosity(l))
 }
 
+/// Tasks a one-worker runtime runs between two polls for I/O while it has work queued (an idle
+/// runtime polls at once). tokio's default is 61. h2c runs a task per stream, so under load the
+/// queue is rarely empty; measured against the multi-thread baseline (bench/proxy.sh, h2c):
+/// 61 gave −20%, 256 −13%, 1024 −3% (within noise), 4096 −7%; HTTP/1.1 was within noise at
+/// 61, 256 and 1024.
+const EVENT_INTERVAL: u32 = 1024;
+
 /// The runtime the proxy's workers run on. One worker is one thread running one event loop,
 /// as an Envoy worker is: a current-thread runtime, where waking a task is a queue push on the
-/// same thread. A one-worker multi-thread runtime would add a second thread and the cross-thread
-/// wake-ups between them; on the reverse-proxy benchmark (bench/proxy.sh) that cost about a
-/// fifth of the requests per second. More workers share a work-stealing pool.
+/// same thread. More workers share a work-stealing pool.
+///
+/// Against a one-worker multi-thread runtime (bench/proxy.sh, interleaved A/B, same backend):
+/// +12% HTTP/1.1 requests/s, and h2c within noise given [`EVENT_INTERVAL`].
 fn worker_runtime(concurrency: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if concurrency <= 1 {
         return tokio::runtime::Builder::new_current_thread()
+            .event_interval(EVENT_INTERVAL)
             .enable_all()
             .build();
     }

@@ -128,24 +128,20 @@ impl Leg<'_> {
         self.rewrite_host(&mut parts, &host.hostname);
 
         // `x-envoy-upstream-rq-timeout-alt-response`: a timeout answers 204 instead of 504.
-        let alt_timeout_response =
-            parts.headers.remove(X_ENVOY_TIMEOUT_ALT_RESPONSE).is_some() && self.internal;
-        let asked = parts
+        // Most requests carry no `x-envoy-*` header: one scan of the names spares the lookups.
+        let envoy_headers = parts
             .headers
-            .remove(X_ENVOY_UPSTREAM_RQ_TIMEOUT_MS)
+            .keys()
+            .any(|k| k.as_str().starts_with("x-envoy-"));
+        let alt_timeout_response = envoy_headers
+            && parts.headers.remove(X_ENVOY_TIMEOUT_ALT_RESPONSE).is_some()
+            && self.internal;
+        let asked = envoy_headers
+            .then(|| parts.headers.remove(X_ENVOY_UPSTREAM_RQ_TIMEOUT_MS))
+            .flatten()
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .map(|ms| (ms > 0).then(|| Duration::from_millis(ms)));
         let timeout = asked.unwrap_or(self.forward.timeout);
-        if !shared.suppress_envoy_headers {
-            // The route's own timeout has its header value built once, with the route table.
-            let expected = match asked {
-                None => self.forward.timeout_header.clone(),
-                Some(t) => t.map(|t| number_value(t.as_millis() as u64)),
-            };
-            if let Some(v) = expected {
-                parts.headers.insert(X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, v);
-            }
-        }
         if let Some(c) = shared.service_cluster.as_ref().filter(|_| self.internal) {
             parts
                 .headers
@@ -166,6 +162,18 @@ impl Leg<'_> {
             self.internal,
         )
         .filter(|p| p.num_retries > 0 && downstream_upgrade.is_none());
+        // Added after the retry headers are read: an `x-envoy-` header present would make that
+        // reading look them all up.
+        if !shared.suppress_envoy_headers {
+            // The route's own timeout has its header value built once, with the route table.
+            let expected = match asked {
+                None => self.forward.timeout_header.clone(),
+                Some(t) => t.map(|t| number_value(t.as_millis() as u64)),
+            };
+            if let Some(v) = expected {
+                parts.headers.insert(X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, v);
+            }
+        }
         // A retry resends the body: keep a copy, up to a limit (a bigger body is not retried).
         let (mut template, replay, mut single) = match &policy {
             Some(_) => match buffer_for_replay(body, REPLAY_LIMIT).await {
