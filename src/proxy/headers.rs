@@ -110,21 +110,17 @@ pub fn number_value(n: u64) -> HeaderValue {
         return HeaderValue::from(n);
     };
     let table = TABLE.get_or_init(|| {
-        let digits: &'static str = (0..TABLE_SIZE)
-            .map(|i| i.to_string())
-            .collect::<String>()
-            .leak();
-        let mut at = 0;
         (0..TABLE_SIZE)
-            .map(|i| {
-                let len = i.to_string().len();
-                let text = &digits[at..at + len];
-                at += len;
-                HeaderValue::from_static(text)
-            })
+            .map(|i| HeaderValue::from_static(i.to_string().leak()))
             .collect()
     });
     table[i].clone()
+}
+
+/// Whether any `x-envoy-*` header is present. Most requests carry none, and one scan of the
+/// names is cheaper than looking up each control header Envoy reads.
+pub fn has_envoy_headers(headers: &HeaderMap) -> bool {
+    headers.keys().any(|k| k.as_str().starts_with("x-envoy-"))
 }
 
 /// The comma-separated tokens of a list header (`Connection`, `TE`, `Upgrade`), trimmed, across

@@ -91,7 +91,7 @@ impl Exchange {
         shared: Arc<Shared>,
         conn: ConnInfo,
         parts: &http::request::Parts,
-        authority: Option<String>,
+        authority: Option<&str>,
         bytes_received: Option<Arc<AtomicU64>>,
     ) -> Self {
         let logged = !shared.access_logs.is_empty();
@@ -104,7 +104,7 @@ impl Exchange {
             method: parts.method.clone(),
             version: parts.version,
             uri: parts.uri.clone(),
-            authority,
+            authority: logged.then(|| authority.map(str::to_string)).flatten(),
             original_path: None,
             route_name: None,
             cluster_name: None,

@@ -16,7 +16,7 @@ use crate::proxy::access_log::ResponseFlags;
 use crate::proxy::body::{self, Body};
 use crate::proxy::cluster::circuit_breaker::{RequestSlot, RetrySlot};
 use crate::proxy::cluster::{health_check, lb, outlier, ClusterCore, Host};
-use crate::proxy::headers::{number_value, strip_hop_by_hop};
+use crate::proxy::headers::{has_envoy_headers, number_value, strip_hop_by_hop};
 use crate::proxy::local_reply;
 use crate::proxy::router::{ForwardEntry, HostRewriteEntry, Mutations, RouteEntry};
 use crate::proxy::upstream::UpstreamError;
@@ -128,11 +128,7 @@ impl Leg<'_> {
         self.rewrite_host(&mut parts, &host.hostname);
 
         // `x-envoy-upstream-rq-timeout-alt-response`: a timeout answers 204 instead of 504.
-        // Most requests carry no `x-envoy-*` header: one scan of the names spares the lookups.
-        let envoy_headers = parts
-            .headers
-            .keys()
-            .any(|k| k.as_str().starts_with("x-envoy-"));
+        let envoy_headers = has_envoy_headers(&parts.headers);
         let alt_timeout_response = envoy_headers
             && parts.headers.remove(X_ENVOY_TIMEOUT_ALT_RESPONSE).is_some()
             && self.internal;

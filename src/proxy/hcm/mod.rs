@@ -209,16 +209,11 @@ impl HttpConnectionManager {
             )),
             None => body::boxed(body),
         };
-        // The exchange keeps the authority only for an access log line.
-        let logged_authority = match shared.access_logs.is_empty() {
-            true => None,
-            false => authority.clone(),
-        };
         let mut exchange = Exchange::new(
             shared.clone(),
             conn,
             &parts,
-            logged_authority,
+            authority.as_deref(),
             bytes_received,
         );
         let head = parts.method == http::Method::HEAD;

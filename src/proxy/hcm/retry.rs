@@ -11,6 +11,7 @@ use crate::config::decode::retry::DEFAULT_BACK_OFF_BASE;
 use std::borrow::Cow;
 
 use crate::config::model::{RetryOn, RetryPolicy};
+use crate::proxy::headers::has_envoy_headers;
 use crate::proxy::router::matcher::{CompiledHeaderMatcher, RequestView};
 use crate::proxy::router::RetryRule;
 
@@ -37,9 +38,7 @@ pub fn effective<'a>(
         retriable_headers: configured.map_or(&[][..], |r| &r.retriable_headers),
     };
     let unchanged = || configured.map(|r| rule(Cow::Borrowed(&r.policy)));
-    // Most requests carry no `x-envoy-*` header at all: a scan of the names is cheaper than
-    // five lookups.
-    if !headers.keys().any(|k| k.as_str().starts_with("x-envoy-")) {
+    if !has_envoy_headers(headers) {
         return unchanged();
     }
     let text = |h: Option<http::HeaderValue>| h.and_then(|v| v.to_str().ok().map(str::to_string));
