@@ -203,6 +203,10 @@ pub struct ProxyArgs {
     /// meshsim: resolve cluster DNS names with this name server instead of /etc/resolv.conf.
     #[arg(long = "dns-resolver", value_name = "IP:PORT")]
     pub dns_resolver: Option<SocketAddr>,
+    /// meshsim: resolve relative `filename:` paths in the config from this directory instead of
+    /// the config file's own (the local runtime runs proxies on a copy of the user's config).
+    #[arg(long = "config-base-dir", value_name = "DIR")]
+    pub config_base_dir: Option<PathBuf>,
 
     // Envoy flags accepted for compatibility; they have no effect in a simulator.
     #[arg(long = "base-id", hide = true)]

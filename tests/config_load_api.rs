@@ -26,7 +26,7 @@ static_resources:
       cluster_name: extra
       endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.7, port_value: 80}}}}]}]
 "#;
-    let loaded = load_with_overlay(Some(&base), Some(overlay)).unwrap();
+    let loaded = load_with_overlay(Some(&base), Some(overlay), None).unwrap();
     let b = &loaded.bootstrap;
     assert_eq!(b.node.id, "service1-envoy");
     assert_eq!(b.node.cluster, "service1");
@@ -45,7 +45,7 @@ static_resources:
 fn overlay_errors_point_into_the_overlay_text() {
     let base = fixture("v3/front-proxy-service-envoy.yaml");
     let base_lines = std::fs::read_to_string(&base).unwrap().lines().count();
-    let err = load_with_overlay(Some(&base), Some("admin: {adress: {}}\n")).unwrap_err();
+    let err = load_with_overlay(Some(&base), Some("admin: {adress: {}}\n"), None).unwrap_err();
     let report = err.report().unwrap();
     let e = report.errors().next().unwrap();
     assert_eq!(e.message, "unknown field `adress` in Admin");
@@ -58,13 +58,13 @@ fn overlay_errors_point_into_the_overlay_text() {
 #[test]
 fn overlay_alone_and_nothing_at_all() {
     let yaml = "admin: {address: {socket_address: {address: 127.0.0.1, port_value: 9901}}}";
-    let loaded = load_with_overlay(None, Some(yaml)).unwrap();
+    let loaded = load_with_overlay(None, Some(yaml), None).unwrap();
     assert_eq!(loaded.bootstrap.admin.unwrap().address.port, 9901);
-    let err = load_with_overlay(None, None).unwrap_err();
+    let err = load_with_overlay(None, None, None).unwrap_err();
     assert!(err
         .to_string()
         .contains("no Envoy config: give --config-path or --config-yaml"));
-    let err = load_with_overlay(None, Some("admin: [")).unwrap_err();
+    let err = load_with_overlay(None, Some("admin: ["), None).unwrap_err();
     assert!(err.to_string().contains("--config-yaml:1:"), "{err}");
 }
 
@@ -115,5 +115,15 @@ static_resources:
         err.report().unwrap().errors().next().unwrap().message,
         "data source file `certs/ca.pem` does not exist"
     );
+    // A copy of the file elsewhere (how the local runtime runs proxies) finds it through an
+    // explicit base directory (`meshsim proxy --config-base-dir`), and not without one.
+    let copy_dir = dir.join("run");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    let copy = copy_dir.join("envoy.yaml");
+    std::fs::write(&copy, config).unwrap();
+    let loaded = load_with_overlay(Some(&copy), None, Some(&dir)).unwrap();
+    let tls: &UpstreamTls = loaded.bootstrap.clusters[0].tls.as_ref().unwrap();
+    assert_eq!(tls.common.trusted_ca.as_ref().unwrap().bytes, ca_pem);
+    assert!(load_with_overlay(Some(&copy), None, None).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -53,6 +53,7 @@ async fn start_seed(file: &str, pod: &str, names: &[(&str, &str)]) -> Seed {
             drain_time: Duration::from_millis(100),
             pod_ip: Some(pod.parse().unwrap()),
             dns_resolver: Some(dns.addr),
+            config_base_dir: None,
             mode: "Serve".into(),
             ..ServerOptions::default()
         },

@@ -143,7 +143,7 @@ fn invalid_input_exits_2_before_anything_starts() {
 #[test]
 fn an_unpublished_target_is_loaded_from_a_container_on_docker() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(_docker) = rt.block_on(docker_or_skip()) else {
+    let Some(docker) = rt.block_on(docker_or_skip()) else {
         return;
     };
     let dir = scratch("docker");
@@ -158,19 +158,10 @@ fn an_unpublished_target_is_loaded_from_a_container_on_docker() {
     assert_eq!(junit.matches("<testcase ").count(), 2, "{junit}");
     assert_eq!(junit.matches("<failure ").count(), 0, "{junit}");
     // Nothing of the run is left: containers (the generator's too) and network.
-    let left = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            "label=meshsim.scenario=test-unpublished",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
-        "left: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    let left = rt.block_on(support::docker::labelled(
+        &docker,
+        "meshsim.scenario=test-unpublished",
+    ));
+    assert_eq!(left, (0, 0), "(containers, networks) left");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -29,18 +29,21 @@ pub fn run(args: ProxyArgs) -> ExitCode {
         eprintln!("error: no config given; pass -c/--config-path FILE or --config-yaml YAML");
         return ExitCode::from(exit::INVALID_INPUT);
     }
-    let loaded =
-        match config::load_with_overlay(args.config_path.as_deref(), args.config_yaml.as_deref()) {
-            Ok(loaded) => loaded,
-            Err(LoadError::Invalid(report)) => {
-                eprintln!("{report}");
-                return ExitCode::from(exit::INVALID_INPUT);
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::from(exit::INVALID_INPUT);
-            }
-        };
+    let loaded = match config::load_with_overlay(
+        args.config_path.as_deref(),
+        args.config_yaml.as_deref(),
+        args.config_base_dir.as_deref(),
+    ) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Invalid(report)) => {
+            eprintln!("{report}");
+            return ExitCode::from(exit::INVALID_INPUT);
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(exit::INVALID_INPUT);
+        }
+    };
     if loaded.report.warnings().next().is_some() {
         eprintln!("{}", loaded.report.render(Severity::Warning));
     }
@@ -77,6 +80,7 @@ pub fn run(args: ProxyArgs) -> ExitCode {
         drain_time: Duration::from_secs(args.drain_time_s),
         pod_ip: args.pod_ip,
         dns_resolver: args.dns_resolver,
+        config_base_dir: args.config_base_dir.clone(),
         mode: match args.mode {
             Mode::Serve => "Serve",
             Mode::Validate => "Validate",

@@ -73,10 +73,17 @@ pub fn load_str(label: &str, text: &str, base_dir: &Path) -> Result<Loaded, Load
 }
 
 /// Envoy's `--config-yaml` is merged over `--config-path` (proto MergeFrom semantics: maps
-/// merge recursively, lists append, scalars replace).
-pub fn load_with_overlay(path: Option<&Path>, yaml: Option<&str>) -> Result<Loaded, LoadError> {
+/// merge recursively, lists append, scalars replace). `base_dir`, when given, resolves
+/// `filename:` data sources instead of the config file's directory (a proxy running on a copy
+/// of the user's config, see `meshsim proxy --config-base-dir`).
+pub fn load_with_overlay(
+    path: Option<&Path>,
+    yaml: Option<&str>,
+    base_dir: Option<&Path>,
+) -> Result<Loaded, LoadError> {
     const OVERLAY: &str = "--config-yaml";
     let cwd = PathBuf::from(".");
+    let base_of = |p: &Path| base_dir.map_or_else(|| base_dir_of(p), Path::to_path_buf);
     match (path, yaml) {
         (None, None) => {
             let report = Report {
@@ -94,7 +101,7 @@ pub fn load_with_overlay(path: Option<&Path>, yaml: Option<&str>) -> Result<Load
             };
             Err(LoadError::Invalid(report))
         }
-        (Some(p), None) => load_file(p),
+        (Some(p), None) => load_str(&p.display().to_string(), &read(p)?, &base_of(p)),
         (None, Some(y)) => load_str(OVERLAY, y, &cwd),
         (Some(p), Some(y)) => {
             let base_text = read(p)?;
@@ -109,7 +116,7 @@ pub fn load_with_overlay(path: Option<&Path>, yaml: Option<&str>) -> Result<Load
             combined.push_str(y);
             overlay::shift(&mut over, offset);
             overlay::merge(&mut base, over);
-            let (bootstrap, diagnostics) = decode_document(&base, &base_dir_of(p));
+            let (bootstrap, diagnostics) = decode_document(&base, &base_of(p));
             finish(&label, &combined, bootstrap, diagnostics)
         }
     }

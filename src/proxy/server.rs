@@ -69,6 +69,8 @@ pub struct ServerOptions {
     pub drain_time: Duration,
     pub pod_ip: Option<IpAddr>,
     pub dns_resolver: Option<SocketAddr>,
+    /// Where relative `filename:` paths resolve from on a reload (`--config-base-dir`).
+    pub config_base_dir: Option<PathBuf>,
     pub mode: String,
 }
 
@@ -515,7 +517,8 @@ fn spawn_config_watch(shared: Arc<Shared>, path: PathBuf, shutdown: watch::Recei
         async move {
             // The same load as at start: the file, with any --config-yaml overlay on top.
             let overlay = shared.options.config_yaml.clone();
-            match crate::config::load_with_overlay(Some(&file), overlay.as_deref()) {
+            let base_dir = shared.options.config_base_dir.as_deref();
+            match crate::config::load_with_overlay(Some(&file), overlay.as_deref(), base_dir) {
                 Err(e) => {
                     tracing::error!("config reload rejected; the running config stays:\n{e}")
                 }

@@ -153,7 +153,8 @@ pub enum Program {
 
 /// A proxy config, read from the scenario's directory at plan time. Docker copies it into the
 /// container through the API (no bind mounts, so a remote daemon works); the local runtime
-/// points the process at the file where it is.
+/// writes it into the run's directory (a `reload` fault replaces that copy, never the user's
+/// file) and points the process at the copy, resolving relative paths from `source`'s folder.
 #[derive(Debug, Clone)]
 pub struct ConfigFile {
     /// Where it was read from (absolute).

@@ -482,31 +482,35 @@ fn cluster_checks(d: &mut Decoder, e: &Entry, shared: &Shared, out: &mut Vec<Exp
             out.push(expectation(shared, f.span, parts, check, refs.clone()));
         }
     }
+    // `within` is shared by both flags: read once, so a bad value is reported once.
+    let flagged = flags.iter().any(|(key, _)| e.get(key).is_some());
+    let within = match &within_field {
+        Some(w) if flagged => text(d, w).and_then(|t| {
+            let parsed = grammar::duration(&t);
+            if parsed.is_none() {
+                d.error_at_value(
+                    w,
+                    format!("`within: {t}` is not a duration"),
+                    Some("e.g. `within: 10s` (or `500ms`)".into()),
+                );
+            }
+            parsed.map(|p| (p, t))
+        }),
+        _ => None,
+    };
     for (key, flag) in flags {
         let Some(f) = e.get(key) else { continue };
         any = true;
-        let within = match &within_field {
-            Some(w) => text(d, w).and_then(|t| {
-                let parsed = grammar::duration(&t);
-                if parsed.is_none() {
-                    d.error_at_value(
-                        w,
-                        format!("`within: {t}` is not a duration"),
-                        Some("e.g. `within: 10s` (or `500ms`)".into()),
-                    );
-                }
-                parsed.map(|p| (p, t))
-            }),
-            None => {
-                d.error_help(
-                    &f,
-                    format!("`{key}` needs `within:` (how soon after the fault)"),
-                    format!("e.g. `- {{cluster: front-envoy/service1, {key}: service1#2, within: 10s}}`"),
-                );
-                None
-            }
-        };
-        let (Some(pod), Some((within, within_text))) = (pod(d, &f), within) else {
+        if within_field.is_none() {
+            d.error_help(
+                &f,
+                format!("`{key}` needs `within:` (how soon after the fault)"),
+                format!(
+                    "e.g. `- {{cluster: front-envoy/service1, {key}: service1#2, within: 10s}}`"
+                ),
+            );
+        }
+        let (Some(pod), Some((within, within_text))) = (pod(d, &f), within.clone()) else {
             continue;
         };
         let mut parts = base.clone();
@@ -909,6 +913,12 @@ mod tests {
         let (_, _, msg, _) =
             error("expect:\n  - {cluster: front-envoy/service1, ejected: service1#2}\n");
         assert_eq!(msg, "`ejected` needs `within:` (how soon after the fault)");
+
+        // One `within` serves both flags: a bad value is one error, not one per flag.
+        let (_, _, msg, _) = error(
+            "expect:\n  - {cluster: front-envoy/service1, ejected: service1#2, unhealthy: service1#2, within: soon}\n",
+        );
+        assert_eq!(msg, "`within: soon` is not a duration");
 
         let (_, _, msg, help) = error("expect:\n  - {cluster: service1, split: \"even ±10%\"}\n");
         assert_eq!(

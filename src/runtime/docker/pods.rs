@@ -359,7 +359,8 @@ impl DockerRuntime {
             .collect())
     }
 
-    /// Copies a tar of one file into a created (not yet started) container.
+    /// Copies a tar of one file into a container: a created one before it starts, or a running
+    /// one whose proxy config a `reload` fault replaces.
     pub(crate) async fn upload(
         &self,
         id: &str,

@@ -657,6 +657,12 @@ impl LocalRun {
                     "--dns-resolver".into(),
                     dns.to_string(),
                 ];
+                // The copy lives in the run's directory: relative `filename:` paths still
+                // resolve from the user's file, as they did before it was copied.
+                if let (Some(_), Some(dir)) = (config_copy, config.source.parent()) {
+                    out.push("--config-base-dir".into());
+                    out.push(dir.display().to_string());
+                }
                 out.extend(args.iter().cloned());
                 out
             }
