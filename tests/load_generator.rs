@@ -274,9 +274,14 @@ async fn stopping_cancels_what_is_in_flight_and_sends_nothing_more() {
     plan.timeout = Duration::from_secs(30);
     let (stop_tx, stop) = watch::channel(false);
     let run = tokio::spawn(async move { generator::run(&plan, Instant::now(), stop).await });
-    while server.count() < 10 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Bounded: a generator that sends nothing fails here instead of hanging the suite.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while server.count() < 10 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the generator sent 10 requests within 30 s");
     stop_tx.send(true).unwrap();
     let report = run.await.unwrap().unwrap();
     assert!(report.interrupted);
@@ -356,8 +361,9 @@ async fn grpc_calls_report_their_grpc_status() {
 
 #[tokio::test]
 async fn a_bad_plan_names_the_field_and_sends_nothing() {
+    let server = misbehaving_server().await;
     let mut bad = plan(
-        "127.0.0.1:9".into(),
+        server.addr.to_string(),
         Protocol::Http1,
         1,
         vec![phase(
@@ -377,6 +383,10 @@ async fn a_bad_plan_names_the_field_and_sends_nothing() {
         }
         other => panic!("expected an invalid plan, got {other:?}"),
     }
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 /// `meshsim load` as `meshsim test` runs it in a container: a JSON plan in, one line of JSON

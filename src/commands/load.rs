@@ -52,7 +52,7 @@ pub struct LoadArgs {
     #[arg(long, default_value = "http1", value_parser = parse_protocol)]
     pub protocol: Protocol,
     /// Quick plan: HTTP/1.1 connections (one request in flight on each), or h2c connections.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = crate::traffic::decode::DEFAULT_CONNECTIONS)]
     pub connections: u32,
     /// Quick plan: a request with no complete response after this long is a timeout.
     #[arg(long, default_value = "5s", value_parser = sample_services::parse_duration)]
@@ -63,12 +63,7 @@ pub struct LoadArgs {
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
-    match s {
-        "http1" => Ok(Protocol::Http1),
-        "h2c" => Ok(Protocol::H2c),
-        "grpc" => Ok(Protocol::Grpc),
-        _ => Err(format!("`{s}` is not a protocol: use http1, h2c or grpc")),
-    }
+    Protocol::from_name(s).ok_or_else(|| format!("`{s}` is not a protocol: use http1, h2c or grpc"))
 }
 
 pub fn run(args: LoadArgs) -> ExitCode {

@@ -117,17 +117,14 @@ fn write_reports(args: &crate::cli::TestArgs, results: &[ScenarioResult], last: 
 }
 
 fn summary(results: &[ScenarioResult]) {
-    let passed = results
-        .iter()
-        .filter(|r| r.error.is_none() && r.judgements.iter().all(|j| j.passed))
-        .count();
+    let passed = results.iter().filter(|r| r.passed()).count();
     println!(
         "\nmeshsim test: {passed} of {} scenario{} passed",
         results.len(),
         if results.len() == 1 { "" } else { "s" }
     );
     for r in results {
-        let failed = r.judgements.iter().filter(|j| !j.passed).count();
+        let failed = r.failed();
         let state = if r.interrupted {
             "interrupted".to_string()
         } else if let Some(e) = &r.error {
@@ -139,11 +136,7 @@ fn summary(results: &[ScenarioResult]) {
         };
         println!(
             "  {} {:<24} {:>6.1} s  {state}",
-            if r.error.is_none() && failed == 0 {
-                "✓"
-            } else {
-                "✗"
-            },
+            if r.passed() { "✓" } else { "✗" },
             r.scenario,
             r.duration.as_secs_f64()
         );

@@ -32,7 +32,7 @@ use std::time::Duration;
 use crate::config::decode::{scalars, Decoder, Field, Message};
 use crate::config::diagnostics::did_you_mean;
 use crate::config::node::{Span, Value};
-use crate::traffic::plan::{LoadPlan, PhasePlan, Protocol, Rate, RequestTemplate};
+use crate::traffic::plan::{LoadPlan, PhasePlan, Protocol, Rate, RequestTemplate, MAX_CONNECTIONS};
 
 /// The decoded `traffic:` block.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +71,6 @@ const REQUEST: Message = Message {
 
 const PROTOCOLS: &[&str] = &["http1", "h2c", "grpc"];
 pub const DEFAULT_CONNECTIONS: u32 = 16;
-pub const MAX_CONNECTIONS: u64 = 10_000;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn traffic(d: &mut Decoder, f: &Field) -> Option<Traffic> {
@@ -94,7 +93,7 @@ pub fn traffic(d: &mut Decoder, f: &Field) -> Option<Traffic> {
         None => Some(Protocol::Http1),
     };
     let connections = match o.get("connections") {
-        Some(c) => match scalars::uint(d, &c, MAX_CONNECTIONS) {
+        Some(c) => match scalars::uint(d, &c, u64::from(MAX_CONNECTIONS)) {
             Some(0) => {
                 d.error_help(
                     &c,
@@ -179,11 +178,10 @@ fn target(d: &mut Decoder, f: &Field) -> Option<(String, u16, Span, String)> {
 
 fn protocol(d: &mut Decoder, f: &Field) -> Option<Protocol> {
     let text = scalars::string(d, f)?;
-    match text.trim() {
-        "http1" => Some(Protocol::Http1),
-        "h2c" => Some(Protocol::H2c),
-        "grpc" => Some(Protocol::Grpc),
-        other => {
+    let other = text.trim();
+    match Protocol::from_name(other) {
+        Some(p) => Some(p),
+        None => {
             let help = match did_you_mean(&other.to_ascii_lowercase(), PROTOCOLS) {
                 Some(p) => format!("did you mean `{p}`? (valid: http1, h2c, grpc)"),
                 None => {

@@ -33,6 +33,21 @@ pub enum Protocol {
     Grpc,
 }
 
+/// Sane bounds for a laptop: more connections than this is a typo.
+pub const MAX_CONNECTIONS: u32 = 10_000;
+
+impl Protocol {
+    /// The protocol a scenario or `meshsim load --protocol` names: `http1`, `h2c` or `grpc`.
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        match name {
+            "http1" => Some(Protocol::Http1),
+            "h2c" => Some(Protocol::H2c),
+            "grpc" => Some(Protocol::Grpc),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhasePlan {
     pub name: String,

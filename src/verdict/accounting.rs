@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use super::evaluate::Measured;
 use super::expect::format_at;
-use super::proxy::{delta, pod_order, series, Series};
+use super::expect::StatusKey;
+use super::proxy::{delta, host_rq_total, pod_order, series, Series};
 use super::record::RunRecord;
 use crate::scrape::ProxySample;
 use crate::traffic::report::{Counts, Outcome};
@@ -192,11 +193,7 @@ fn front(
         let generator: u64 = counts
             .0
             .iter()
-            .filter(|(o, _)| match o {
-                Outcome::Status(s) => s / 100 == class,
-                Outcome::Grpc(_) => class == 2,
-                _ => false,
-            })
+            .filter(|(o, _)| StatusKey::Class(class).matches(**o))
             .map(|(_, n)| n)
             .sum();
         let proxy = sum_where(&s, |n| hcm_stat(n, &format!("downstream_rq_{class}xx")))?;
@@ -231,16 +228,12 @@ fn middle(s: &Series, pod: &str, downstream: u64, lines: &mut Vec<Line>) -> Resu
         .collect();
     let is_cluster = |suffix: &'static str| {
         let clusters = &clusters;
-        move |n: &str| {
-            n.strip_prefix("cluster.")
-                .and_then(|rest| rest.strip_suffix(suffix))
-                .is_some_and(|name| clusters.contains(name))
-        }
+        move |n: &str| cluster_stat(n, clusters, suffix)
     };
-    let attempts = sum_where(s, is_cluster(".upstream_rq_total"))?;
-    let retries = sum_where(s, is_cluster(".upstream_rq_retry"))?;
-    let none_healthy = sum_where(s, is_cluster(".upstream_cx_none_healthy"))?;
-    let overflow = sum_where(s, is_cluster(".upstream_rq_pending_overflow"))?;
+    let attempts = sum_where(s, is_cluster("upstream_rq_total"))?;
+    let retries = sum_where(s, is_cluster("upstream_rq_retry"))?;
+    let none_healthy = sum_where(s, is_cluster("upstream_cx_none_healthy"))?;
+    let overflow = sum_where(s, is_cluster("upstream_rq_pending_overflow"))?;
     let mut local_parts = Vec::new();
     let mut local = none_healthy + overflow;
     for what in [
@@ -393,19 +386,10 @@ fn apps(record: &RunRecord, s: &Series, pod: &str, lines: &mut Vec<Line>) -> Res
         for (from, to) in &count.gaps {
             // What the front proxy sent the pod while its own count could not be read.
             let mut n = 0;
-            for (cluster, address) in &addresses_of[*app] {
-                let Some(gap) = series(record, pod, *from, to.unwrap_or(end)) else {
-                    continue;
-                };
-                n += delta(&gap, &format!("{cluster} {address} rq_total"), |p| {
-                    p.clusters
-                        .iter()
-                        .find(|c| &c.name == cluster)?
-                        .hosts
-                        .iter()
-                        .find(|h| &h.address == address)
-                        .map(|h| h.rq_total)
-                })?;
+            if let Some(gap) = series(record, pod, *from, to.unwrap_or(end)) {
+                for (cluster, address) in &addresses_of[*app] {
+                    n += host_rq_total(&gap, cluster, address)?;
+                }
             }
             unseen += n;
             let why = match to {

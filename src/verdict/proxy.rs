@@ -82,6 +82,19 @@ pub fn series<'r>(
 /// The increase of a counter over the series. `value` is None where the sample lacks it
 /// (an endpoint not listed then). A decrease means the proxy restarted: an error, as the
 /// delta would be meaningless.
+/// How many requests a proxy's cluster sent one host over a series (`/clusters` rq_total).
+pub fn host_rq_total(s: &Series, cluster: &str, address: &str) -> Result<u64, String> {
+    delta(s, &format!("{cluster} {address} rq_total"), |p| {
+        p.clusters
+            .iter()
+            .find(|c| c.name == cluster)?
+            .hosts
+            .iter()
+            .find(|h| h.address == address)
+            .map(|h| h.rq_total)
+    })
+}
+
 pub fn delta(
     s: &Series,
     what: &str,
@@ -238,15 +251,7 @@ pub fn endpoint_counts(
         addresses.sort();
         addresses.dedup();
         for address in addresses {
-            let n = delta(s, &format!("{cluster} {address} rq_total"), |p| {
-                p.clusters
-                    .iter()
-                    .find(|c| c.name == cluster)?
-                    .hosts
-                    .iter()
-                    .find(|h| h.address == address)
-                    .map(|h| h.rq_total)
-            })?;
+            let n = host_rq_total(s, cluster, address)?;
             let pod = record
                 .endpoints
                 .get(address)
@@ -470,6 +475,11 @@ pub fn flagged(
                 .iter()
                 .find(|h| addresses.contains(&h.address.as_str()));
             if let Some(h) = host {
+                let state = if h.flags.is_empty() {
+                    "healthy".to_string()
+                } else {
+                    h.flags.join(",")
+                };
                 if shows(flag, h.healthy, &h.flags) {
                     let after = snap.at - start;
                     return Ok(Measured::new(
@@ -479,20 +489,11 @@ pub fn flagged(
                     .with_detail(format!(
                         "{proxy_pod} listed {pod} ({}) as {} at {}, {} after {since}",
                         h.address,
-                        if h.flags.is_empty() {
-                            "unhealthy".to_string()
-                        } else {
-                            h.flags.join(",")
-                        },
+                        state,
                         format_at(snap.at),
                         format_latency(after)
                     )));
                 }
-                let state = if h.flags.is_empty() {
-                    "healthy".to_string()
-                } else {
-                    h.flags.join(",")
-                };
                 last_seen = Some((snap.at, state));
             }
             // An ejected endpoint that was also removed from the cluster (a killed pod that

@@ -6,12 +6,9 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, TE};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::Full;
 
-use crate::traffic::plan::{LoadPlan, Protocol, Rate, RequestTemplate};
+use crate::traffic::plan::{LoadPlan, Protocol, Rate, RequestTemplate, MAX_CONNECTIONS};
 
 use super::GeneratorError;
-
-/// Sane bounds for a laptop: more connections than this is a typo.
-pub const MAX_CONNECTIONS: u32 = 10_000;
 
 /// One template, ready to send.
 #[derive(Debug, Clone)]
