@@ -447,7 +447,7 @@ fn accounting_with_a_killed_pod() {
     r.faults
         .push(fault(7.0, None, "kill service1#2", Some("service1#2")));
     // service1#2's app was last scraped at 5 s (250); it answered more before it died, and
-    // its count of those died with it. The gap opens at the snapshot before that last reading
+    // its count of those died with it. The gap opens at a snapshot at least 1 s before that reading
     // (0 s here): app and proxy readings of one snapshot are not atomic.
     r.snapshots[2].apps.remove("service1#2");
     let j = accounting(&r);
