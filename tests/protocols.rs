@@ -237,6 +237,82 @@ async fn http1_pool_reuses_connections_under_concurrency() {
     proxy.stop().await;
 }
 
+/// Holds `n` requests open at once (each head sent, its one body byte held back until the
+/// upstream has seen every head), then lets them all finish.
+async fn burst_of_held_requests(proxy: &Proxy, up: &Upstream, n: usize) {
+    let seen_before = up.count();
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(proxy.first_listener())
+            .await
+            .unwrap();
+        s.write_all(b"POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+            .await
+            .unwrap();
+        clients.push(s);
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            up.count() == seen_before + n as u64
+        })
+        .await,
+        "the upstream saw {} of {n} request heads",
+        up.count() - seen_before
+    );
+    let mut answers = Vec::new();
+    for mut s in clients {
+        answers.push(tokio::spawn(async move {
+            s.write_all(b"x").await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            String::from_utf8(head).unwrap()
+        }));
+    }
+    for answer in answers {
+        let head = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
+}
+
+#[tokio::test]
+async fn http1_pool_keeps_every_idle_connection_after_a_wide_burst() {
+    // As in Envoy, idle upstream connections stay open until they close (or `max_connections`
+    // stops new ones): a burst wider than any fixed idle cap must not close and reopen them.
+    const WIDE: usize = 140;
+    let up = Upstream::start("up").await;
+    let proxy = proxy_to(&[up.addr], "", "").await;
+    burst_of_held_requests(&proxy, &up, WIDE).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            proxy.counter("cluster.up.upstream_rq_completed").await == WIDE as u64
+        })
+        .await
+    );
+    assert_eq!(
+        proxy.counter("cluster.up.upstream_cx_total").await,
+        WIDE as u64
+    );
+    assert_eq!(
+        proxy.counter("cluster.up.upstream_cx_active").await,
+        WIDE as u64,
+        "every idle connection stays open"
+    );
+    burst_of_held_requests(&proxy, &up, WIDE).await;
+    assert_eq!(
+        proxy.counter("cluster.up.upstream_cx_total").await,
+        WIDE as u64,
+        "the second burst reuses the first burst's connections"
+    );
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_requests_count_as_protocol_errors_and_clean_closes_do_not() {
     let up = Upstream::start("up").await;
