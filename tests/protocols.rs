@@ -313,6 +313,49 @@ async fn http1_pool_keeps_every_idle_connection_after_a_wide_burst() {
     proxy.stop().await;
 }
 
+/// The cluster's `HttpProtocolOptions` with `max_requests_per_connection: 2`, on `protocol`
+/// (`http_protocol_options` or `http2_protocol_options`).
+fn two_requests_per_connection(protocol: &str) -> String {
+    format!(
+        "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        common_http_protocol_options: {{max_requests_per_connection: 2}}\n        explicit_http_config: {{{protocol}: {{}}}}\n"
+    )
+}
+
+#[tokio::test]
+async fn max_requests_per_connection_retires_upstream_connections() {
+    for (protocol, kind) in [
+        ("http_protocol_options", "http1"),
+        ("http2_protocol_options", "http2"),
+    ] {
+        let up = Upstream::start("up").await;
+        let proxy = proxy_to(&[up.addr], &two_requests_per_connection(protocol), "").await;
+        let client = http1();
+        for i in 0..6 {
+            let r = get(&client, &proxy.url(&format!("/r{i}"))).await;
+            assert_eq!(r.status(), 200);
+            body_string(r).await;
+        }
+        assert_eq!(up.count(), 6);
+        assert_eq!(
+            proxy.counter("cluster.up.upstream_cx_total").await,
+            3,
+            "{kind}: six requests, two per connection"
+        );
+        assert_eq!(
+            proxy
+                .counter(&format!("cluster.up.upstream_cx_{kind}_total"))
+                .await,
+            3
+        );
+        assert_eq!(
+            proxy.counter("cluster.up.upstream_cx_max_requests").await,
+            3,
+            "{kind}"
+        );
+        proxy.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn malformed_requests_count_as_protocol_errors_and_clean_closes_do_not() {
     let up = Upstream::start("up").await;

@@ -18,6 +18,8 @@ pub struct ClusterStats {
     pub upstream_cx_none_healthy: Counter,
     pub lb_healthy_panic: Counter,
     pub upstream_cx_destroy: Counter,
+    /// Connections retired after `max_requests_per_connection` requests.
+    pub upstream_cx_max_requests: Counter,
     pub upstream_cx_active: Gauge,
     pub upstream_cx_connect_ms: Histogram,
     pub upstream_cx_length_ms: Histogram,
@@ -113,6 +115,7 @@ impl ClusterStats {
             upstream_cx_none_healthy: c("upstream_cx_none_healthy"),
             lb_healthy_panic: c("lb_healthy_panic"),
             upstream_cx_destroy: c("upstream_cx_destroy"),
+            upstream_cx_max_requests: c("upstream_cx_max_requests"),
             upstream_cx_active: g("upstream_cx_active"),
             upstream_cx_connect_ms: h("upstream_cx_connect_ms"),
             upstream_cx_length_ms: h("upstream_cx_length_ms"),

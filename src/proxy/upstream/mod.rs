@@ -24,6 +24,7 @@ use crate::proxy::cluster::{ClusterCore, Host};
 
 pub use connector::ConnectError;
 pub use pool::{HostConnections, Lease};
+use pool::{Http2Connection, Idle};
 
 /// Why an upstream request produced no response. The variants map to Envoy's response flags
 /// (UF for connect failures, UC for resets) and local-reply bodies.
@@ -112,13 +113,14 @@ impl Upstream {
     ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
         *req.version_mut() = Version::HTTP_11;
         loop {
-            let (mut sender, reused) = match host.connections.take_http1() {
-                Some(sender) => (sender, true),
+            let (mut conn, reused) = match host.connections.take_http1() {
+                Some(idle) => (idle, true),
                 // Connecting is boxed (here and for HTTP/2): its future, with the TLS handshake
                 // in it, is large, and it would otherwise be part of every request's future,
                 // copied whole each time a request is handed to its connection.
                 None if self.core.breakers.try_connection() => {
-                    (Box::pin(self.connect_http1(host)).await?, false)
+                    let sender = Box::pin(self.connect_http1(host)).await?;
+                    (Idle { sender, served: 0 }, false)
                 }
                 None => {
                     // At `max_connections`: wait for one to be given back or to close, as one
@@ -126,7 +128,7 @@ impl Upstream {
                     let _pending = PendingSlot::take(&self.core).ok_or(UpstreamError::Overflow)?;
                     let freed = self.core.breakers.connection_freed.notified();
                     match host.connections.take_http1() {
-                        Some(sender) => (sender, true),
+                        Some(idle) => (idle, true),
                         None => {
                             freed.await;
                             continue;
@@ -134,18 +136,16 @@ impl Upstream {
                     }
                 }
             };
-            if let Err(e) = sender.ready().await {
+            if let Err(e) = conn.sender.ready().await {
                 if reused {
                     continue;
                 }
                 return Err(reset(e));
             }
-            match sender.try_send_request(req).await {
+            match conn.sender.try_send_request(req).await {
                 Ok(response) => {
-                    return Ok((
-                        response,
-                        Lease::new(self.core.clone(), host.clone(), sender),
-                    ))
+                    conn.served += 1;
+                    return Ok((response, Lease::new(self.core.clone(), host.clone(), conn)));
                 }
                 // A pooled connection the upstream closed while idle refuses the request
                 // unsent; retrying it on a fresh connection is safe (hyper-util does the same).
@@ -178,10 +178,11 @@ impl Upstream {
             .map_err(|e| UpstreamError::Reset(e.to_string()))?;
         *req.version_mut() = Version::HTTP_2;
         let shared = match host.connections.http2() {
-            Some(sender) => sender,
+            Some(conn) => conn,
             None => Box::pin(self.connect_http2(host)).await?,
         };
-        let mut sender = (*shared).clone();
+        host.connections.start_http2_stream(&self.core, &shared);
+        let mut sender = shared.sender.clone();
         sender.ready().await.map_err(reset)?;
         sender.send_request(req).await.map_err(reset)
     }
@@ -207,13 +208,10 @@ impl Upstream {
         Ok(sender)
     }
 
-    async fn connect_http2(
-        &self,
-        host: &Arc<Host>,
-    ) -> Result<Arc<http2::SendRequest<Body>>, UpstreamError> {
+    async fn connect_http2(&self, host: &Arc<Host>) -> Result<Arc<Http2Connection>, UpstreamError> {
         let _one_at_a_time = host.connections.http2_connect_lock().await;
-        if let Some(sender) = host.connections.http2() {
-            return Ok(sender);
+        if let Some(conn) = host.connections.http2() {
+            return Ok(conn);
         }
         if !self.core.breakers.try_connection() {
             return Err(UpstreamError::Overflow);
@@ -229,8 +227,8 @@ impl Upstream {
                 tracing::debug!(%error, "upstream HTTP/2 connection closed with an error");
             }
         });
-        let sender = Arc::new(sender);
-        host.connections.set_http2(sender.clone());
-        Ok(sender)
+        let conn = Arc::new(Http2Connection::new(sender));
+        host.connections.set_http2(conn.clone());
+        Ok(conn)
     }
 }

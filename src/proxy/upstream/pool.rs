@@ -2,12 +2,14 @@
 //!
 //! HTTP/1.1: a lock-free queue of idle connections. A connection is taken for one request and
 //! given back only when that response's body has ended, so the next request never queues
-//! behind an unfinished one. As in Envoy, an idle connection is kept until it closes: the
+//! behind an unfinished one; after `max_requests_per_connection` requests it is closed instead
+//! (HTTP/2: its stream count retires it, and the next request opens a new one). As in Envoy, an idle connection is kept until it closes: the
 //! cluster's `max_connections` circuit breaker bounds how many there are. (A fixed cap of idle
 //! connections made every burst wider than the cap close and reopen connections: with h2load's
 //! 320 concurrent streams, 7 % of requests opened a new upstream connection.) HTTP/2: one multiplexed connection, shared by cloning its sender
 //! (an `ArcSwap` load, no lock); a mutex serialises only the rare reconnect.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -17,9 +19,30 @@ use hyper::client::conn::{http1, http2};
 use crate::proxy::body::Body;
 use crate::proxy::cluster::{ClusterCore, Host};
 
+/// An idle HTTP/1.1 connection and how many requests it has carried.
+pub struct Idle {
+    pub sender: http1::SendRequest<Body>,
+    pub served: u32,
+}
+
+/// The shared HTTP/2 connection and how many streams it has been given.
+pub struct Http2Connection {
+    pub sender: http2::SendRequest<Body>,
+    streams: AtomicU32,
+}
+
+impl Http2Connection {
+    pub fn new(sender: http2::SendRequest<Body>) -> Self {
+        Http2Connection {
+            sender,
+            streams: AtomicU32::new(0),
+        }
+    }
+}
+
 pub struct HostConnections {
-    idle_http1: SegQueue<http1::SendRequest<Body>>,
-    http2: ArcSwapOption<http2::SendRequest<Body>>,
+    idle_http1: SegQueue<Idle>,
+    http2: ArcSwapOption<Http2Connection>,
     http2_connecting: tokio::sync::Mutex<()>,
 }
 
@@ -27,7 +50,7 @@ impl std::fmt::Debug for HostConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostConnections")
             .field("idle_http1", &self.idle_http1.len())
-            .field("http2", &self.http2().is_some())
+            .field("http2", &self.http2.load().is_some())
             .finish()
     }
 }
@@ -44,18 +67,34 @@ impl Default for HostConnections {
 
 impl HostConnections {
     /// An idle HTTP/1.1 connection that is still open, if any.
-    pub fn take_http1(&self) -> Option<http1::SendRequest<Body>> {
-        while let Some(sender) = self.idle_http1.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
+    pub fn take_http1(&self) -> Option<Idle> {
+        while let Some(idle) = self.idle_http1.pop() {
+            if !idle.sender.is_closed() {
+                return Some(idle);
             }
         }
         None
     }
 
     /// The shared HTTP/2 connection, if it is still open.
-    pub fn http2(&self) -> Option<Arc<http2::SendRequest<Body>>> {
-        self.http2.load_full().filter(|s| !s.is_closed())
+    pub fn http2(&self) -> Option<Arc<Http2Connection>> {
+        self.http2.load_full().filter(|c| !c.sender.is_closed())
+    }
+
+    /// Counts one stream on `conn`. The stream that reaches `max_requests_per_connection`
+    /// retires the connection: later requests open a new one, and this one closes when its
+    /// streams end and the last sender is dropped (Envoy drains it the same way).
+    pub fn start_http2_stream(&self, core: &ClusterCore, conn: &Arc<Http2Connection>) {
+        let Some(max) = core.config.max_requests_per_connection else {
+            return;
+        };
+        if conn.streams.fetch_add(1, Ordering::Relaxed) + 1 == max {
+            let current = self.http2.load();
+            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                self.http2.store(None);
+            }
+            core.stats.upstream_cx_max_requests.inc();
+        }
     }
 
     /// Serialises HTTP/2 connection attempts so a burst of requests opens one connection.
@@ -63,8 +102,8 @@ impl HostConnections {
         self.http2_connecting.lock().await
     }
 
-    pub fn set_http2(&self, sender: Arc<http2::SendRequest<Body>>) {
-        self.http2.store(Some(sender));
+    pub fn set_http2(&self, conn: Arc<Http2Connection>) {
+        self.http2.store(Some(conn));
     }
 }
 
@@ -72,18 +111,28 @@ impl HostConnections {
 pub struct Lease {
     core: Arc<ClusterCore>,
     host: Arc<Host>,
-    sender: http1::SendRequest<Body>,
+    /// The connection, with this request counted in `served`.
+    conn: Idle,
 }
 
 impl Lease {
-    pub fn new(core: Arc<ClusterCore>, host: Arc<Host>, sender: http1::SendRequest<Body>) -> Self {
-        Lease { core, host, sender }
+    pub fn new(core: Arc<ClusterCore>, host: Arc<Host>, conn: Idle) -> Self {
+        Lease { core, host, conn }
     }
 
-    /// Returns the connection to the host's idle queue (a closed one is dropped).
+    /// Returns the connection to the host's idle queue. A closed one is dropped, and so is one
+    /// that has carried `max_requests_per_connection` requests (dropping it closes it).
     pub fn give_back(self) {
-        if !self.sender.is_closed() {
-            self.host.connections.idle_http1.push(self.sender);
+        let retired = self
+            .core
+            .config
+            .max_requests_per_connection
+            .is_some_and(|max| self.conn.served >= max);
+        if retired {
+            // Its circuit-breaker slot is freed (and waiters told) when it has closed.
+            self.core.stats.upstream_cx_max_requests.inc();
+        } else if !self.conn.sender.is_closed() {
+            self.host.connections.idle_http1.push(self.conn);
             // A request waiting for a connection (at `max_connections`) may take this one.
             self.core.breakers.connection_freed.notify_waiters();
         }
