@@ -313,22 +313,25 @@ async fn http1_pool_keeps_every_idle_connection_after_a_wide_burst() {
     proxy.stop().await;
 }
 
-/// The cluster's `HttpProtocolOptions` with `max_requests_per_connection: 2`, on `protocol`
+/// The cluster's `HttpProtocolOptions` with `max_requests_per_connection: max`, on `protocol`
 /// (`http_protocol_options` or `http2_protocol_options`).
-fn two_requests_per_connection(protocol: &str) -> String {
+fn requests_per_connection(protocol: &str, max: u32) -> String {
     format!(
-        "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        common_http_protocol_options: {{max_requests_per_connection: 2}}\n        explicit_http_config: {{{protocol}: {{}}}}\n"
+        "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        common_http_protocol_options: {{max_requests_per_connection: {max}}}\n        explicit_http_config: {{{protocol}: {{}}}}\n"
     )
 }
 
 #[tokio::test]
 async fn max_requests_per_connection_retires_upstream_connections() {
-    for (protocol, kind) in [
-        ("http_protocol_options", "http1"),
-        ("http2_protocol_options", "http2"),
+    // (protocol, stat kind, max_requests_per_connection, connections six requests open);
+    // 0 means no limit, as in Envoy.
+    for (protocol, kind, max, opened) in [
+        ("http_protocol_options", "http1", 2, 3),
+        ("http2_protocol_options", "http2", 2, 3),
+        ("http_protocol_options", "http1", 0, 1),
     ] {
         let up = Upstream::start("up").await;
-        let proxy = proxy_to(&[up.addr], &two_requests_per_connection(protocol), "").await;
+        let proxy = proxy_to(&[up.addr], &requests_per_connection(protocol, max), "").await;
         let client = http1();
         for i in 0..6 {
             let r = get(&client, &proxy.url(&format!("/r{i}"))).await;
@@ -338,19 +341,20 @@ async fn max_requests_per_connection_retires_upstream_connections() {
         assert_eq!(up.count(), 6);
         assert_eq!(
             proxy.counter("cluster.up.upstream_cx_total").await,
-            3,
-            "{kind}: six requests, two per connection"
+            opened,
+            "{kind}, at most {max} requests per connection"
         );
         assert_eq!(
             proxy
                 .counter(&format!("cluster.up.upstream_cx_{kind}_total"))
                 .await,
-            3
+            opened
         );
+        let retired = if max == 0 { 0 } else { opened };
         assert_eq!(
             proxy.counter("cluster.up.upstream_cx_max_requests").await,
-            3,
-            "{kind}"
+            retired,
+            "{kind}, max {max}"
         );
         proxy.stop().await;
     }

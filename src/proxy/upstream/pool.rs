@@ -85,7 +85,7 @@ impl HostConnections {
     /// retires the connection: later requests open a new one, and this one closes when its
     /// streams end and the last sender is dropped (Envoy drains it the same way).
     pub fn start_http2_stream(&self, core: &ClusterCore, conn: &Arc<Http2Connection>) {
-        let Some(max) = core.config.max_requests_per_connection else {
+        let Some(max) = max_requests(core) else {
             return;
         };
         if conn.streams.fetch_add(1, Ordering::Relaxed) + 1 == max {
@@ -107,6 +107,13 @@ impl HostConnections {
     }
 }
 
+/// The cluster's `max_requests_per_connection`; 0, as in Envoy, means no limit.
+fn max_requests(core: &ClusterCore) -> Option<u32> {
+    core.config
+        .max_requests_per_connection
+        .filter(|&max| max > 0)
+}
+
 /// An HTTP/1.1 connection lent to one request; given back when its response body completes.
 pub struct Lease {
     core: Arc<ClusterCore>,
@@ -123,11 +130,7 @@ impl Lease {
     /// Returns the connection to the host's idle queue. A closed one is dropped, and so is one
     /// that has carried `max_requests_per_connection` requests (dropping it closes it).
     pub fn give_back(self) {
-        let retired = self
-            .core
-            .config
-            .max_requests_per_connection
-            .is_some_and(|max| self.conn.served >= max);
+        let retired = max_requests(&self.core).is_some_and(|max| self.conn.served >= max);
         if retired {
             // Its circuit-breaker slot is freed (and waiters told) when it has closed.
             self.core.stats.upstream_cx_max_requests.inc();
