@@ -24,7 +24,7 @@ use crate::proxy::cluster::{ClusterCore, Host};
 
 pub use connector::ConnectError;
 pub use pool::{HostConnections, Lease};
-use pool::{Http2Connection, Idle};
+use pool::{Http1Connection, Http2Connection};
 
 /// Why an upstream request produced no response. The variants map to Envoy's response flags
 /// (UF for connect failures, UC for resets) and local-reply bodies.
@@ -120,7 +120,7 @@ impl Upstream {
                 // copied whole each time a request is handed to its connection.
                 None if self.core.breakers.try_connection() => {
                     let sender = Box::pin(self.connect_http1(host)).await?;
-                    (Idle { sender, served: 0 }, false)
+                    (Http1Connection { sender, served: 0 }, false)
                 }
                 None => {
                     // At `max_connections`: wait for one to be given back or to close, as one

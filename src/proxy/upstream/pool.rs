@@ -2,12 +2,16 @@
 //!
 //! HTTP/1.1: a lock-free queue of idle connections. A connection is taken for one request and
 //! given back only when that response's body has ended, so the next request never queues
-//! behind an unfinished one; after `max_requests_per_connection` requests it is closed instead
-//! (HTTP/2: its stream count retires it, and the next request opens a new one). As in Envoy, an idle connection is kept until it closes: the
+//! behind an unfinished one. As in Envoy, an idle connection is kept until it closes; the
 //! cluster's `max_connections` circuit breaker bounds how many there are. (A fixed cap of idle
 //! connections made every burst wider than the cap close and reopen connections: with h2load's
-//! 320 concurrent streams, 7 % of requests opened a new upstream connection.) HTTP/2: one multiplexed connection, shared by cloning its sender
-//! (an `ArcSwap` load, no lock); a mutex serialises only the rare reconnect.
+//! 320 concurrent streams, 7 % of requests opened a new upstream connection.)
+//!
+//! HTTP/2: one multiplexed connection, shared by cloning its sender (an `ArcSwap` load, no
+//! lock); a mutex serialises only the rare reconnect.
+//!
+//! Either way, `max_requests_per_connection` retires a connection after that many requests:
+//! an HTTP/1.1 one is closed instead of given back, an HTTP/2 one stops taking new streams.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -19,8 +23,8 @@ use hyper::client::conn::{http1, http2};
 use crate::proxy::body::Body;
 use crate::proxy::cluster::{ClusterCore, Host};
 
-/// An idle HTTP/1.1 connection and how many requests it has carried.
-pub struct Idle {
+/// A pooled HTTP/1.1 connection and how many requests it has carried.
+pub struct Http1Connection {
     pub sender: http1::SendRequest<Body>,
     pub served: u32,
 }
@@ -41,7 +45,7 @@ impl Http2Connection {
 }
 
 pub struct HostConnections {
-    idle_http1: SegQueue<Idle>,
+    idle_http1: SegQueue<Http1Connection>,
     http2: ArcSwapOption<Http2Connection>,
     http2_connecting: tokio::sync::Mutex<()>,
 }
@@ -67,7 +71,7 @@ impl Default for HostConnections {
 
 impl HostConnections {
     /// An idle HTTP/1.1 connection that is still open, if any.
-    pub fn take_http1(&self) -> Option<Idle> {
+    pub fn take_http1(&self) -> Option<Http1Connection> {
         while let Some(idle) = self.idle_http1.pop() {
             if !idle.sender.is_closed() {
                 return Some(idle);
@@ -89,10 +93,8 @@ impl HostConnections {
             return;
         };
         if conn.streams.fetch_add(1, Ordering::Relaxed) + 1 == max {
-            let current = self.http2.load();
-            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
-                self.http2.store(None);
-            }
+            // Only if it is still the shared one: a reconnect may have replaced it already.
+            self.http2.compare_and_swap(&Some(conn.clone()), None);
             core.stats.upstream_cx_max_requests.inc();
         }
     }
@@ -119,11 +121,11 @@ pub struct Lease {
     core: Arc<ClusterCore>,
     host: Arc<Host>,
     /// The connection, with this request counted in `served`.
-    conn: Idle,
+    conn: Http1Connection,
 }
 
 impl Lease {
-    pub fn new(core: Arc<ClusterCore>, host: Arc<Host>, conn: Idle) -> Self {
+    pub fn new(core: Arc<ClusterCore>, host: Arc<Host>, conn: Http1Connection) -> Self {
         Lease { core, host, conn }
     }
 
