@@ -143,11 +143,14 @@ impl Listener {
                 // Dropped unanswered when the client resets the stream (hyper drops this future,
                 // and with it the upstream request): that is what the reset guard counts.
                 let stream = StreamGuard::new(streams.clone());
-                async move {
+                // Boxed: the request's future is several kilobytes, and on HTTP/2 hyper moves
+                // it whole into a task of its own (copied about five times on the way); a box
+                // moves as a pointer. h2c +7 % requests/s, HTTP/1.1 unchanged (README).
+                Box::pin(async move {
                     let response = hcm.handle(req, conn).await;
                     stream.answered();
                     Ok::<_, Infallible>(response)
-                }
+                })
             });
             // HTTP/1 request framing is checked before hyper parses it (ambiguous lengths).
             let stream = crate::proxy::hardening::framing::Framed::new(stream);
