@@ -30,12 +30,15 @@ MESHSIM=target/release/meshsim
 BACKEND=18000 MESH=18001 NGINX_H1=18002 NGINX_H2=18003 HAPROXY_H1=18004 HAPROXY_H2=18005
 
 # The common backend: nginx answering a fixed 2-byte body, two workers so it is never the
-# bottleneck of a single-worker proxy.
+# bottleneck of a single-worker proxy. `reuseport` gives each worker its own listening socket,
+# so the kernel splits every proxy's connections between the two by address hash. Without it,
+# whichever worker woke first could take a whole burst of a proxy's connections, and how they
+# happened to be split moved that proxy's result by up to 10 % from run to run.
 cat > "$WORK/backend.conf" <<CONF
 worker_processes 2; pid $WORK/backend.pid; error_log $WORK/backend.err; daemon off;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$BACKEND; location / { return 200 "ok"; } } }
+  server { listen 127.0.0.1:$BACKEND reuseport; location / { return 200 "ok"; } } }
 CONF
 nginx -c "$WORK/backend.conf" & PIDS+=($!)
 
