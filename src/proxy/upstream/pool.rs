@@ -3,12 +3,12 @@
 //! HTTP/1.1: a stack of idle connections. A connection is taken for one request and given back
 //! only when that response's body has ended, so the next request never queues behind an
 //! unfinished one. The most recently used connection is taken first, as in Envoy: after a
-//! burst, the few connections steady traffic needs stay warm and the rest stay idle (taken in
-//! turn, hundreds of connections made every request touch cold memory). As in Envoy, an idle
-//! connection is kept until it closes; the
-//! cluster's `max_connections` circuit breaker bounds how many there are. (A fixed cap of idle
-//! connections made every burst wider than the cap close and reopen connections: with h2load's
-//! 320 concurrent streams, 7 % of requests opened a new upstream connection.)
+//! burst, the few connections steady traffic needs are reused and the rest stay idle, so the
+//! upstream's keep-alive timeout can close them (taken in turn, every one would be kept busy).
+//! As in Envoy, an idle connection is kept until it closes; the cluster's `max_connections`
+//! circuit breaker bounds how many there are. (A fixed cap of idle connections made every burst
+//! wider than the cap close and reopen connections: with h2load's 320 concurrent streams, 7 %
+//! of requests opened a new upstream connection.)
 //!
 //! HTTP/2: one multiplexed connection, shared by cloning its sender (an `ArcSwap` load, no
 //! lock); a mutex serialises only the rare reconnect.
