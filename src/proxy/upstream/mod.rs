@@ -3,8 +3,9 @@
 //!
 //! The pool is our own (see [`pool`]) rather than hyper-util's legacy client for two reasons:
 //! that client keys its pool on the URI authority, so an HTTP/2 request could not carry the
-//! `:authority` the client sent (it would carry the upstream's IP); and its pool takes a mutex
-//! on every checkout, which the request path must not.
+//! `:authority` the client sent (it would carry the upstream's IP); and its pool keeps every
+//! host's connections under one mutex, held also while it expires idle ones and queues waiters.
+//! Ours keeps each host's idle connections apart, locked for one push or pop only.
 
 mod connector;
 pub mod pool;

@@ -47,7 +47,9 @@ impl Http2Connection {
 }
 
 pub struct HostConnections {
-    /// Most recently used last; the lock is held for one push or pop.
+    /// Most recently used last; the lock is held for one push or pop. (The lock-free queue it
+    /// replaced can only give connections back in turn; a lock-free stack would need unsafe
+    /// memory reclamation for what is two uncontended atomics here.)
     idle_http1: std::sync::Mutex<Vec<Http1Connection>>,
     http2: ArcSwapOption<Http2Connection>,
     http2_connecting: tokio::sync::Mutex<()>,
