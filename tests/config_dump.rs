@@ -217,3 +217,40 @@ fn dumped_bootstrap_reloads_to_the_same_model() {
         assert_eq!(reloaded.bootstrap, original, "{rel}");
     }
 }
+
+#[test]
+fn cluster_idle_timeout_is_dumped_when_set_and_reloads() {
+    for (written, dumped) in [("30s", "30s"), ("0s", "0s"), ("1.5s", "1.500s")] {
+        let yaml = format!(
+            "static_resources:\n  clusters:\n  - name: up\n    load_assignment: {{cluster_name: up, endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: 9}}}}}}}}]}}]}}\n    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": {T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        explicit_http_config: {{http_protocol_options: {{}}}}\n        common_http_protocol_options: {{idle_timeout: {written}}}\n"
+        );
+        let original = load_str("idle.yaml", &yaml, Path::new("."))
+            .unwrap()
+            .bootstrap;
+        let d = config_dump(&original);
+        let options = &d["configs"][1]["static_clusters"][0]["cluster"]
+            ["typed_extension_protocol_options"]
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+        assert_eq!(
+            options["common_http_protocol_options"],
+            json!({"idle_timeout": dumped}),
+            "{written}"
+        );
+        let bootstrap = d["configs"][0]["bootstrap"].to_string();
+        let reloaded = load_str("dump.json", &bootstrap, Path::new(".")).unwrap();
+        assert_eq!(reloaded.bootstrap, original, "{written}");
+    }
+    // The 1 h default is Envoy's and is left out, as Envoy leaves out what was not set.
+    let plain = "static_resources:\n  clusters:\n  - name: up\n    load_assignment: {cluster_name: up, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 9}}}}]}]}\n";
+    let d = config_dump(
+        &load_str("plain.yaml", plain, Path::new("."))
+            .unwrap()
+            .bootstrap,
+    );
+    assert!(
+        d["configs"][1]["static_clusters"][0]["cluster"]
+            .get("typed_extension_protocol_options")
+            .is_none(),
+        "{d}"
+    );
+}

@@ -360,6 +360,70 @@ async fn max_requests_per_connection_retires_upstream_connections() {
     }
 }
 
+/// The cluster's `HttpProtocolOptions` with `common_http_protocol_options.idle_timeout`.
+fn idle_timeout_options(protocol: &str, timeout: &str) -> String {
+    format!(
+        "    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        common_http_protocol_options: {{idle_timeout: {timeout}}}\n        explicit_http_config: {{{protocol}: {{}}}}\n"
+    )
+}
+
+#[tokio::test]
+async fn upstream_connections_close_after_the_clusters_idle_timeout() {
+    const TIMEOUT: Duration = Duration::from_millis(400);
+    for (protocol, kind) in [
+        ("http_protocol_options", "http1"),
+        ("http2_protocol_options", "http2"),
+    ] {
+        let up = Upstream::start("up").await;
+        let proxy = proxy_to(&[up.addr], &idle_timeout_options(protocol, "0.4s"), "").await;
+        // A request still sending its body keeps its connection busy past the timeout.
+        let mut s = tokio::net::TcpStream::connect(proxy.first_listener())
+            .await
+            .unwrap();
+        s.write_all(b"POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(eventually(Duration::from_secs(5), || async { up.count() == 1 }).await);
+        tokio::time::sleep(TIMEOUT * 2).await;
+        assert_eq!(
+            proxy.counter("cluster.up.upstream_cx_idle_timeout").await,
+            0,
+            "{kind}: a connection with a request on it is not idle"
+        );
+        assert_eq!(proxy.counter("cluster.up.upstream_cx_active").await, 1);
+        s.write_all(b"x").await.unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "{kind}");
+        let answered = std::time::Instant::now();
+
+        // Idle from the end of that response: closed after the timeout, not before.
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                proxy.counter("cluster.up.upstream_cx_idle_timeout").await == 1
+                    && proxy.counter("cluster.up.upstream_cx_active").await == 0
+            })
+            .await,
+            "{kind}: the idle connection was closed and counted"
+        );
+        assert!(
+            answered.elapsed() >= TIMEOUT - Duration::from_millis(50),
+            "{kind}: closed {:?} after its last response, before the 0.4 s timeout",
+            answered.elapsed()
+        );
+        // The next request opens a new connection.
+        let r = get(&http1(), &proxy.url("/again")).await;
+        assert_eq!(r.status(), 200);
+        body_string(r).await;
+        assert_eq!(
+            proxy.counter("cluster.up.upstream_cx_total").await,
+            2,
+            "{kind}"
+        );
+        proxy.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn malformed_requests_count_as_protocol_errors_and_clean_closes_do_not() {
     let up = Upstream::start("up").await;

@@ -639,6 +639,9 @@ pub struct Cluster {
     pub upstream_protocol: UpstreamProtocol,
     pub per_connection_buffer_limit_bytes: u32,
     pub max_requests_per_connection: Option<u32>,
+    /// `common_http_protocol_options.idle_timeout`: an upstream connection that has carried no
+    /// request for this long is closed. Envoy's default is 1 h; 0 disables it (`None`).
+    pub idle_timeout: Option<Duration>,
     /// Upstream TLS (v3 `transport_socket` or v2 `tls_context`).
     pub tls: Option<UpstreamTls>,
     /// `circuit_breakers.thresholds`, per priority.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::super::model::{Cluster, DiscoveryType, DnsLookupFamily, LbEndpoint, LbPolicy};
 use super::address::{address, Host};
 use super::listener::DEFAULT_BUFFER_LIMIT;
-use super::protocol::upstream_protocol;
+use super::protocol::{common_http_options, upstream_protocol};
 use super::scalars;
 use super::tls::{tls_context, transport_socket, Side, Tls};
 use super::{Decoder, Field, Message, Obj, Site};
@@ -44,6 +44,7 @@ pub const CLUSTER: Message = Message {
         "http2_protocol_options",
         "protocol_selection",
         "typed_extension_protocol_options",
+        "common_http_protocol_options",
         "dns_refresh_rate",
         "dns_failure_refresh_rate",
         "respect_dns_ttl",
@@ -58,7 +59,6 @@ pub const CLUSTER: Message = Message {
     ignored: &[
         "transport_socket_matches",
         "upstream_http_protocol_options",
-        "common_http_protocol_options",
         "dns_resolvers",
         "use_tcp_for_dns_lookups",
         "dns_resolution_config",
@@ -223,8 +223,23 @@ pub fn cluster(d: &mut Decoder, f: &Field, any: bool) -> Option<Cluster> {
         },
         None => DnsLookupFamily::Auto,
     };
-    let (upstream_protocol, typed_max_requests) = upstream_protocol(d, &o);
-    let mut max_requests_per_connection = typed_max_requests;
+    let (upstream_protocol, mut common) = upstream_protocol(d, &o);
+    if let Some(c) = o.get("common_http_protocol_options") {
+        d.deprecated(
+            "Cluster.common_http_protocol_options",
+            &c,
+            "deprecated field `common_http_protocol_options` in Cluster; loaded as HttpProtocolOptions `common_http_protocol_options`".into(),
+            "move it into `typed_extension_protocol_options` (envoy.extensions.upstreams.http.v3.HttpProtocolOptions)".into(),
+        );
+        // The typed options win where both set a field.
+        let legacy = common_http_options(d, &c);
+        common.max_requests_per_connection = common
+            .max_requests_per_connection
+            .or(legacy.max_requests_per_connection);
+        common.idle_timeout = common.idle_timeout.or(legacy.idle_timeout);
+    }
+    let idle_timeout = common.idle_timeout_in_force();
+    let mut max_requests_per_connection = common.max_requests_per_connection;
     if let Some(m) = o.get("max_requests_per_connection") {
         d.deprecated(
             "Cluster.max_requests_per_connection",
@@ -285,6 +300,7 @@ pub fn cluster(d: &mut Decoder, f: &Field, any: bool) -> Option<Cluster> {
         upstream_protocol,
         per_connection_buffer_limit_bytes,
         max_requests_per_connection,
+        idle_timeout,
         tls,
         circuit_breakers,
         outlier_detection,

@@ -9,6 +9,7 @@ use super::super::node::Value;
 use super::extensions::{bare_type_url, full_type_url};
 use super::scalars;
 use super::{Decoder, Field, Message, Obj};
+use std::time::Duration;
 
 pub const HTTP_PROTOCOL_OPTIONS_URL: &str =
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -51,9 +52,8 @@ const AUTO_HTTP_CONFIG: Message = Message {
 
 const CORE_HTTP_PROTOCOL_OPTIONS: Message = Message {
     name: "HttpProtocolOptions",
-    fields: &["max_requests_per_connection"],
+    fields: &["max_requests_per_connection", "idle_timeout"],
     ignored: &[
-        "idle_timeout",
         "max_connection_duration",
         "max_headers_count",
         "max_stream_duration",
@@ -62,9 +62,41 @@ const CORE_HTTP_PROTOCOL_OPTIONS: Message = Message {
     ],
 };
 
+/// `common_http_protocol_options` of a cluster's `HttpProtocolOptions`, as written (unset fields
+/// are `None`; the caller applies Envoy's defaults).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct CommonHttpOptions {
+    pub max_requests_per_connection: Option<u32>,
+    pub idle_timeout: Option<Duration>,
+}
+
+impl CommonHttpOptions {
+    /// The connection idle timeout in force: Envoy's 1 h when unset, none when set to 0.
+    pub fn idle_timeout_in_force(&self) -> Option<Duration> {
+        match self.idle_timeout {
+            None => Some(super::hcm::DEFAULT_IDLE_TIMEOUT),
+            Some(t) if t.is_zero() => None,
+            Some(t) => Some(t),
+        }
+    }
+}
+
+/// Reads a `common_http_protocol_options` message (`HttpProtocolOptions` in config.core).
+pub fn common_http_options(d: &mut Decoder, f: &Field) -> CommonHttpOptions {
+    let Some(o) = d.obj(f, &CORE_HTTP_PROTOCOL_OPTIONS) else {
+        return CommonHttpOptions::default();
+    };
+    CommonHttpOptions {
+        max_requests_per_connection: o
+            .get("max_requests_per_connection")
+            .and_then(|m| scalars::u32(d, &m)),
+        idle_timeout: o.get("idle_timeout").and_then(|t| scalars::duration(d, &t)),
+    }
+}
+
 /// The upstream protocol from the legacy cluster fields or `typed_extension_protocol_options`,
-/// plus `max_requests_per_connection` when the latter sets it.
-pub fn upstream_protocol(d: &mut Decoder, o: &Obj) -> (UpstreamProtocol, Option<u32>) {
+/// plus the latter's `common_http_protocol_options`.
+pub fn upstream_protocol(d: &mut Decoder, o: &Obj) -> (UpstreamProtocol, CommonHttpOptions) {
     let typed_help = format!(
         "write `typed_extension_protocol_options: {{{HTTP_PROTOCOL_OPTIONS_URL}: {{\"@type\": {}, explicit_http_config: {{http2_protocol_options: {{}}}}}}}}`",
         full_type_url(HTTP_PROTOCOL_OPTIONS_URL)
@@ -114,7 +146,7 @@ pub fn upstream_protocol(d: &mut Decoder, o: &Obj) -> (UpstreamProtocol, Option<
         legacy.get_or_insert(p);
     }
     let Some(t) = o.get("typed_extension_protocol_options") else {
-        return (protocol, None);
+        return (protocol, CommonHttpOptions::default());
     };
     if let Some(l) = &legacy {
         d.error_help(
@@ -132,9 +164,9 @@ pub fn upstream_protocol(d: &mut Decoder, o: &Obj) -> (UpstreamProtocol, Option<
             "`typed_extension_protocol_options` must be a mapping",
             None,
         );
-        return (protocol, None);
+        return (protocol, CommonHttpOptions::default());
     };
-    let mut max_requests = None;
+    let mut common = CommonHttpOptions::default();
     for (key, value) in entries {
         let entry = t.child(key, value);
         let url = value
@@ -144,9 +176,9 @@ pub fn upstream_protocol(d: &mut Decoder, o: &Obj) -> (UpstreamProtocol, Option<
         if url == Some(HTTP_PROTOCOL_OPTIONS_URL)
             || (url.is_none() && key.name == HTTP_PROTOCOL_OPTIONS_URL)
         {
-            if let Some((p, m)) = http_protocol_options(d, &entry) {
+            if let Some((p, c)) = http_protocol_options(d, &entry) {
                 protocol = p;
-                max_requests = m;
+                common = c;
             }
         } else {
             d.warn_once(
@@ -162,19 +194,18 @@ pub fn upstream_protocol(d: &mut Decoder, o: &Obj) -> (UpstreamProtocol, Option<
             );
         }
     }
-    (protocol, max_requests)
+    (protocol, common)
 }
 
-fn http_protocol_options(d: &mut Decoder, f: &Field) -> Option<(UpstreamProtocol, Option<u32>)> {
+fn http_protocol_options(
+    d: &mut Decoder,
+    f: &Field,
+) -> Option<(UpstreamProtocol, CommonHttpOptions)> {
     let o = d.obj_any(f, &HTTP_PROTOCOL_OPTIONS)?;
-    let mut max_requests = None;
-    if let Some(c) = o.get("common_http_protocol_options") {
-        if let Some(co) = d.obj(&c, &CORE_HTTP_PROTOCOL_OPTIONS) {
-            max_requests = co
-                .get("max_requests_per_connection")
-                .and_then(|m| scalars::u32(d, &m));
-        }
-    }
+    let common = o
+        .get("common_http_protocol_options")
+        .map(|c| common_http_options(d, &c))
+        .unwrap_or_default();
     let mut protocol = None;
     for key in [
         "explicit_http_config",
@@ -238,7 +269,7 @@ fn http_protocol_options(d: &mut Decoder, f: &Field) -> Option<(UpstreamProtocol
             }
         });
     }
-    Some((protocol.unwrap_or(UpstreamProtocol::Http1), max_requests))
+    Some((protocol.unwrap_or(UpstreamProtocol::Http1), common))
 }
 
 /// HTTP/1 and HTTP/2 tuning options are accepted but not simulated: one warning when set.
@@ -294,6 +325,38 @@ mod tests {
             w,
             ["ALPN is not simulated by meshsim: `auto_config` upstreams use HTTP/2"]
         );
+    }
+
+    #[test]
+    fn connection_idle_timeout_defaults_to_an_hour_and_zero_turns_it_off() {
+        let typed = |common: &str| {
+            format!(
+                "c:\n  name: s\n  typed_extension_protocol_options:\n    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n      \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n      explicit_http_config: {{http_protocol_options: {{}}}}\n      common_http_protocol_options: {common}\n"
+            )
+        };
+        let idle = |yaml: &str| {
+            let (c, w) = run(yaml);
+            assert!(w.is_empty(), "{w:?}");
+            c.unwrap().idle_timeout
+        };
+        assert_eq!(idle("c:\n  name: s\n"), Some(Duration::from_secs(3600)));
+        assert_eq!(idle(&typed("{}")), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            idle(&typed("{idle_timeout: 30s}")),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(idle(&typed("{idle_timeout: 0s}")), None);
+
+        // The deprecated cluster-level field still works, with a warning; the typed one wins.
+        let (c, w) = run("c:\n  name: s\n  common_http_protocol_options: {idle_timeout: 2s}\n");
+        assert_eq!(c.unwrap().idle_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("deprecated field `common_http_protocol_options` in Cluster"));
+        let both = typed("{idle_timeout: 5s}") + "  common_http_protocol_options: {idle_timeout: 2s, max_requests_per_connection: 7}\n";
+        let (c, _) = run(&both);
+        let c = c.unwrap();
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(c.max_requests_per_connection, Some(7));
     }
 
     #[test]

@@ -544,20 +544,31 @@ fn protocol_options(c: &Cluster) -> Option<Map<String, Value>> {
             );
         }
         UpstreamProtocol::Http1 => {
-            c.max_requests_per_connection?;
+            if c.max_requests_per_connection.is_none() && idle_timeout_is_default(c) {
+                return None;
+            }
             m.insert(
                 "explicit_http_config".into(),
                 json!({"http_protocol_options": {}}),
             );
         }
     }
+    let mut common = Map::new();
     if let Some(max) = c.max_requests_per_connection {
-        m.insert(
-            "common_http_protocol_options".into(),
-            json!({ "max_requests_per_connection": max }),
-        );
+        common.insert("max_requests_per_connection".into(), json!(max));
+    }
+    if !idle_timeout_is_default(c) {
+        common.insert("idle_timeout".into(), opt_dur(c.idle_timeout));
+    }
+    if !common.is_empty() {
+        m.insert("common_http_protocol_options".into(), Value::Object(common));
     }
     Some(m)
+}
+
+/// Envoy's `/config_dump` shows only what the config set; the 1 h default is left out.
+fn idle_timeout_is_default(c: &Cluster) -> bool {
+    c.idle_timeout == Some(DEFAULT_IDLE_TIMEOUT)
 }
 
 fn load_assignment(c: &Cluster) -> Value {

@@ -616,6 +616,8 @@ fn cluster(d: &mut Decoder, f: &Field) -> Option<Cluster> {
         upstream_protocol,
         per_connection_buffer_limit_bytes,
         max_requests_per_connection,
+        // v1 clusters have no connection idle timeout field; Envoy's default applies.
+        idle_timeout: Some(crate::config::decode::hcm::DEFAULT_IDLE_TIMEOUT),
         tls: None,
         circuit_breakers,
         outlier_detection: None,

@@ -20,6 +20,8 @@ pub struct ClusterStats {
     pub upstream_cx_destroy: Counter,
     /// Connections retired after `max_requests_per_connection` requests.
     pub upstream_cx_max_requests: Counter,
+    /// Connections closed after the cluster's `idle_timeout` with no request on them.
+    pub upstream_cx_idle_timeout: Counter,
     pub upstream_cx_active: Gauge,
     pub upstream_cx_connect_ms: Histogram,
     pub upstream_cx_length_ms: Histogram,
@@ -116,6 +118,7 @@ impl ClusterStats {
             lb_healthy_panic: c("lb_healthy_panic"),
             upstream_cx_destroy: c("upstream_cx_destroy"),
             upstream_cx_max_requests: c("upstream_cx_max_requests"),
+            upstream_cx_idle_timeout: c("upstream_cx_idle_timeout"),
             upstream_cx_active: g("upstream_cx_active"),
             upstream_cx_connect_ms: h("upstream_cx_connect_ms"),
             upstream_cx_length_ms: h("upstream_cx_length_ms"),

@@ -381,9 +381,10 @@ impl Leg<'_> {
                 number_value(service_time.as_millis() as u64),
             );
         }
-        // The HTTP/1.1 connection goes back to the pool when this body has been read to the end
-        // (the exchange's end-of-stream hook); an upgraded one is never reused.
-        ex.lease = lease.filter(|_| code != 101);
+        // The HTTP/1.1 connection goes back to the pool (an HTTP/2 stream ends) when this body
+        // has been read to the end (the exchange's end-of-stream hook); an upgraded connection
+        // is never reused.
+        ex.lease = (code != 101).then_some(lease);
         let rbody = match self.idle {
             // A response that stalls mid-body is reset after the idle timeout, as in Envoy.
             // (Boxed once, around the watch: every proxied response takes this path.)

@@ -8,6 +8,7 @@
 //! Ours keeps each host's idle connections apart, locked for one push or pop only.
 
 mod connector;
+mod idle;
 pub mod pool;
 
 use std::sync::Arc;
@@ -91,19 +92,17 @@ impl Upstream {
     }
 
     /// Sends `req` (whose URI holds only path and query, with the `Host` header set) to `host`.
-    /// For HTTP/1.1 the lease must be given back when the response body completes.
+    /// The lease is given back when the response body completes (or dropped if it does not).
     pub async fn send(
         &self,
         host: &Arc<Host>,
         http2: bool,
         req: Request<Body>,
-    ) -> Result<(Response<Incoming>, Option<Lease>), UpstreamError> {
+    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
         if http2 {
-            self.send_http2(host, req).await.map(|r| (r, None))
+            self.send_http2(host, req).await
         } else {
-            self.send_http1(host, req)
-                .await
-                .map(|(r, lease)| (r, Some(lease)))
+            self.send_http1(host, req).await
         }
     }
 
@@ -146,7 +145,12 @@ impl Upstream {
             match conn.sender.try_send_request(req).await {
                 Ok(response) => {
                     conn.served += 1;
-                    return Ok((response, Lease::new(self.core.clone(), host.clone(), conn)));
+                    let lease = Lease::Http1 {
+                        core: self.core.clone(),
+                        host: host.clone(),
+                        conn,
+                    };
+                    return Ok((response, lease));
                 }
                 // A pooled connection the upstream closed while idle refuses the request
                 // unsent; retrying it on a fresh connection is safe (hyper-util does the same).
@@ -162,7 +166,7 @@ impl Upstream {
         &self,
         host: &Arc<Host>,
         mut req: Request<Body>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
         // HTTP/2 carries the host as `:authority`, taken from the absolute URI.
         let authority = req
             .headers_mut()
@@ -182,10 +186,11 @@ impl Upstream {
             Some(conn) => conn,
             None => Box::pin(self.connect_http2(host)).await?,
         };
-        host.connections.start_http2_stream(&self.core, &shared);
+        let stream = host.connections.start_http2_stream(&self.core, &shared);
         let mut sender = shared.sender.clone();
         sender.ready().await.map_err(reset)?;
-        sender.send_request(req).await.map_err(reset)
+        let response = sender.send_request(req).await.map_err(reset)?;
+        Ok((response, Lease::Http2(stream)))
     }
 
     /// Opens a connection; the caller has taken its circuit-breaker slot, which the connection
@@ -230,6 +235,9 @@ impl Upstream {
         });
         let conn = Arc::new(Http2Connection::new(sender));
         host.connections.set_http2(conn.clone());
+        if let Some(timeout) = self.core.config.idle_timeout {
+            idle::close_http2_when_idle(&self.core, host, &conn, timeout);
+        }
         Ok(conn)
     }
 }

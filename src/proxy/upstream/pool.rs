@@ -14,10 +14,13 @@
 //! lock); a mutex serialises only the rare reconnect.
 //!
 //! Either way, `max_requests_per_connection` retires a connection after that many requests:
-//! an HTTP/1.1 one is closed instead of given back, an HTTP/2 one stops taking new streams.
+//! an HTTP/1.1 one is closed instead of given back, an HTTP/2 one stops taking new streams;
+//! and the cluster's `idle_timeout` closes one that has carried no request for that long
+//! (see [`super::idle`]).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use hyper::client::conn::{http1, http2};
@@ -31,10 +34,21 @@ pub struct Http1Connection {
     pub served: u32,
 }
 
-/// The shared HTTP/2 connection and how many streams it has been given.
+/// An idle HTTP/1.1 connection and since when it has been idle.
+struct IdleHttp1 {
+    conn: Http1Connection,
+    since: Instant,
+}
+
+/// The shared HTTP/2 connection, how many streams it has been given, and how many are open.
 pub struct Http2Connection {
     pub sender: http2::SendRequest<Body>,
     streams: AtomicU32,
+    active: AtomicU32,
+    /// When its last stream ended (or when it opened, before any).
+    idle_since: std::sync::Mutex<Instant>,
+    /// Told each time its last open stream ends.
+    went_idle: Arc<tokio::sync::Notify>,
 }
 
 impl Http2Connection {
@@ -42,15 +56,48 @@ impl Http2Connection {
         Http2Connection {
             sender,
             streams: AtomicU32::new(0),
+            active: AtomicU32::new(0),
+            idle_since: std::sync::Mutex::new(Instant::now()),
+            went_idle: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Signalled each time its last open stream ends.
+    pub fn went_idle(&self) -> Arc<tokio::sync::Notify> {
+        self.went_idle.clone()
+    }
+
+    /// When it will have been idle for `timeout`, if no stream is open on it now.
+    pub fn idle_deadline(&self, timeout: Duration) -> Option<Instant> {
+        if self.active.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        Some(*self.idle_since.lock().unwrap_or_else(|e| e.into_inner()) + timeout)
+    }
+}
+
+/// One open stream on an HTTP/2 connection; dropping it ends the stream's claim on the
+/// connection (the last one to end starts its idle time).
+pub struct Http2Stream(Arc<Http2Connection>);
+
+impl Drop for Http2Stream {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            // A permit is kept if the timer task is not waiting yet, so it cannot miss this.
+            self.0.went_idle.notify_one();
         }
     }
 }
 
 pub struct HostConnections {
-    /// Most recently used last; the lock is held for one push or pop. (The lock-free queue it
-    /// replaced can only give connections back in turn; a lock-free stack would need unsafe
-    /// memory reclamation for what is two uncontended atomics here.)
-    idle_http1: std::sync::Mutex<Vec<Http1Connection>>,
+    /// Most recently used last, so also longest idle first; the lock is held for one push or
+    /// pop. (The lock-free queue it replaced can only give connections back in turn; a
+    /// lock-free stack would need unsafe memory reclamation for what is two uncontended
+    /// atomics here.)
+    idle_http1: std::sync::Mutex<Vec<IdleHttp1>>,
+    /// Whether a task is closing this host's idle HTTP/1.1 connections as they time out.
+    http1_sweeper: AtomicBool,
     http2: ArcSwapOption<Http2Connection>,
     http2_connecting: tokio::sync::Mutex<()>,
 }
@@ -68,6 +115,7 @@ impl Default for HostConnections {
     fn default() -> Self {
         HostConnections {
             idle_http1: std::sync::Mutex::new(Vec::new()),
+            http1_sweeper: AtomicBool::new(false),
             http2: ArcSwapOption::empty(),
             http2_connecting: tokio::sync::Mutex::new(()),
         }
@@ -79,13 +127,50 @@ impl HostConnections {
     pub fn take_http1(&self) -> Option<Http1Connection> {
         loop {
             let idle = self.idle_http1().pop()?;
-            if !idle.sender.is_closed() {
-                return Some(idle);
+            if !idle.conn.sender.is_closed() {
+                return Some(idle.conn);
             }
         }
     }
 
-    fn idle_http1(&self) -> std::sync::MutexGuard<'_, Vec<Http1Connection>> {
+    /// Removes the idle HTTP/1.1 connections idle for `timeout` or more (dropping one closes
+    /// it) and counts them; also drops those at the bottom the upstream has closed. Returns
+    /// the count and when the next one times out.
+    pub fn expire_http1(&self, timeout: Duration) -> (u64, Option<Instant>) {
+        let now = Instant::now();
+        let (expired, next) = {
+            let mut idle = self.idle_http1();
+            let stale = idle
+                .iter()
+                .take_while(|i| i.since + timeout <= now || i.conn.sender.is_closed())
+                .count();
+            let expired: Vec<IdleHttp1> = idle.drain(..stale).collect();
+            (expired, idle.first().map(|i| i.since + timeout))
+        };
+        let timed_out = expired
+            .iter()
+            .filter(|i| !i.conn.sender.is_closed())
+            .count();
+        (timed_out as u64, next)
+    }
+
+    /// Claims the HTTP/1.1 sweeper's place; false if a sweeper is running already.
+    pub fn arm_http1_sweeper(&self) -> bool {
+        // Read first: on the request path the sweeper is nearly always running already, and a
+        // load is cheaper than a swap.
+        !self.http1_sweeper.load(Ordering::SeqCst)
+            && !self.http1_sweeper.swap(true, Ordering::SeqCst)
+    }
+
+    /// The sweeper found nothing idle: true if it should stop. A connection given back since
+    /// then saw the flag still set and started no sweeper, so if one is there the sweeper
+    /// carries on (unless another has claimed the place meanwhile).
+    pub fn disarm_http1_sweeper(&self) -> bool {
+        self.http1_sweeper.store(false, Ordering::SeqCst);
+        self.idle_http1().is_empty() || self.http1_sweeper.swap(true, Ordering::SeqCst)
+    }
+
+    fn idle_http1(&self) -> std::sync::MutexGuard<'_, Vec<IdleHttp1>> {
         // Nothing panics while holding it; a poisoned lock still holds valid connections.
         self.idle_http1
             .lock()
@@ -100,15 +185,29 @@ impl HostConnections {
     /// Counts one stream on `conn`. The stream that reaches `max_requests_per_connection`
     /// retires the connection: later requests open a new one, and this one closes when its
     /// streams end and the last sender is dropped (Envoy drains it the same way).
-    pub fn start_http2_stream(&self, core: &ClusterCore, conn: &Arc<Http2Connection>) {
+    pub fn start_http2_stream(
+        &self,
+        core: &ClusterCore,
+        conn: &Arc<Http2Connection>,
+    ) -> Http2Stream {
+        conn.active.fetch_add(1, Ordering::SeqCst);
+        let stream = Http2Stream(conn.clone());
         let Some(max) = max_requests(core) else {
-            return;
+            return stream;
         };
         if conn.streams.fetch_add(1, Ordering::Relaxed) + 1 == max {
-            // Only if it is still the shared one: a reconnect may have replaced it already.
-            self.http2.compare_and_swap(&Some(conn.clone()), None);
+            self.retire_http2(conn);
             core.stats.upstream_cx_max_requests.inc();
         }
+        stream
+    }
+
+    /// Stops sharing `conn` for new requests; it closes when its streams end and the last
+    /// sender is dropped. False if it was no longer the shared one (a reconnect or another
+    /// retirement replaced it already).
+    pub fn retire_http2(&self, conn: &Arc<Http2Connection>) -> bool {
+        let previous = self.http2.compare_and_swap(&Some(conn.clone()), None);
+        previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, conn))
     }
 
     /// Serialises HTTP/2 connection attempts so a burst of requests opens one connection.
@@ -128,30 +227,41 @@ fn max_requests(core: &ClusterCore) -> Option<u32> {
         .filter(|&max| max > 0)
 }
 
-/// An HTTP/1.1 connection lent to one request; given back when its response body completes.
-pub struct Lease {
-    core: Arc<ClusterCore>,
-    host: Arc<Host>,
-    /// The connection, with this request counted in `served`.
-    conn: Http1Connection,
+/// An upstream connection's use by one request, held until its response body completes: an
+/// HTTP/1.1 connection lent to it alone, or its stream on the shared HTTP/2 connection.
+pub enum Lease {
+    Http1 {
+        core: Arc<ClusterCore>,
+        host: Arc<Host>,
+        /// The connection, with this request counted in `served`.
+        conn: Http1Connection,
+    },
+    Http2(Http2Stream),
 }
 
 impl Lease {
-    pub fn new(core: Arc<ClusterCore>, host: Arc<Host>, conn: Http1Connection) -> Self {
-        Lease { core, host, conn }
-    }
-
-    /// Returns the connection to the host's idle queue. A closed one is dropped, and so is one
-    /// that has carried `max_requests_per_connection` requests (dropping it closes it).
+    /// Ends the request's use of the connection. An HTTP/1.1 one goes back to the host's idle
+    /// stack, unless it is closed or has carried `max_requests_per_connection` requests
+    /// (dropping it closes it). (Dropping a lease instead, as when the response is abandoned,
+    /// closes an HTTP/1.1 connection, whose response may be unfinished.)
     pub fn give_back(self) {
-        let retired = max_requests(&self.core).is_some_and(|max| self.conn.served >= max);
+        let Lease::Http1 { core, host, conn } = self else {
+            return;
+        };
+        let retired = max_requests(&core).is_some_and(|max| conn.served >= max);
         if retired {
             // Its circuit-breaker slot is freed (and waiters told) when it has closed.
-            self.core.stats.upstream_cx_max_requests.inc();
-        } else if !self.conn.sender.is_closed() {
-            self.host.connections.idle_http1().push(self.conn);
+            core.stats.upstream_cx_max_requests.inc();
+        } else if !conn.sender.is_closed() {
+            let since = Instant::now();
+            host.connections
+                .idle_http1()
+                .push(IdleHttp1 { conn, since });
+            if let Some(timeout) = core.config.idle_timeout {
+                super::idle::sweep_http1_when_idle(&core, &host, timeout);
+            }
             // A request waiting for a connection (at `max_connections`) may take this one.
-            self.core.breakers.connection_freed.notify_waiters();
+            core.breakers.connection_freed.notify_waiters();
         }
     }
 }
