@@ -239,17 +239,23 @@ async fn http1_pool_reuses_connections_under_concurrency() {
 
 /// Holds `n` requests open at once (each head sent, its one body byte held back until the
 /// upstream has seen every head), then lets them all finish.
+/// A request whose one-byte body is not sent yet, so the upstream (the echo, which reads the
+/// body before answering) holds it until the byte is written on the returned stream.
+async fn held_request(proxy: &Proxy) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(proxy.first_listener())
+        .await
+        .unwrap();
+    s.write_all(b"POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+        .await
+        .unwrap();
+    s
+}
+
 async fn burst_of_held_requests(proxy: &Proxy, up: &Upstream, n: usize) {
     let seen_before = up.count();
     let mut clients = Vec::new();
     for _ in 0..n {
-        let mut s = tokio::net::TcpStream::connect(proxy.first_listener())
-            .await
-            .unwrap();
-        s.write_all(b"POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
-            .await
-            .unwrap();
-        clients.push(s);
+        clients.push(held_request(proxy).await);
     }
     assert!(
         eventually(Duration::from_secs(10), || async {
@@ -377,12 +383,7 @@ async fn upstream_connections_close_after_the_clusters_idle_timeout() {
         let up = Upstream::start("up").await;
         let proxy = proxy_to(&[up.addr], &idle_timeout_options(protocol, "0.4s"), "").await;
         // A request still sending its body keeps its connection busy past the timeout.
-        let mut s = tokio::net::TcpStream::connect(proxy.first_listener())
-            .await
-            .unwrap();
-        s.write_all(b"POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
-            .await
-            .unwrap();
+        let mut s = held_request(&proxy).await;
         assert!(eventually(Duration::from_secs(5), || async { up.count() == 1 }).await);
         tokio::time::sleep(TIMEOUT * 2).await;
         assert_eq!(
