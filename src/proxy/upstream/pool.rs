@@ -18,7 +18,7 @@
 //! and the cluster's `idle_timeout` closes one that has carried no request for that long
 //! (see [`super::idle`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,8 +45,10 @@ pub struct Http2Connection {
     pub sender: http2::SendRequest<Body>,
     streams: AtomicU32,
     active: AtomicU32,
-    /// When its last stream ended (or when it opened, before any).
-    idle_since: std::sync::Mutex<Instant>,
+    opened: Instant,
+    /// When its last stream ended (0 before any), in nanoseconds after `opened`: an atomic, so
+    /// a stream's end takes no lock.
+    idle_since: AtomicU64,
     /// Told each time its last open stream ends.
     went_idle: Arc<tokio::sync::Notify>,
 }
@@ -57,7 +59,8 @@ impl Http2Connection {
             sender,
             streams: AtomicU32::new(0),
             active: AtomicU32::new(0),
-            idle_since: std::sync::Mutex::new(Instant::now()),
+            opened: Instant::now(),
+            idle_since: AtomicU64::new(0),
             went_idle: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -72,7 +75,8 @@ impl Http2Connection {
         if self.active.load(Ordering::SeqCst) > 0 {
             return None;
         }
-        Some(*self.idle_since.lock().unwrap_or_else(|e| e.into_inner()) + timeout)
+        let idle_since = Duration::from_nanos(self.idle_since.load(Ordering::SeqCst));
+        Some(self.opened + idle_since + timeout)
     }
 }
 
@@ -83,7 +87,8 @@ pub struct Http2Stream(Arc<Http2Connection>);
 impl Drop for Http2Stream {
     fn drop(&mut self) {
         if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            let since_opened = self.0.opened.elapsed().as_nanos() as u64;
+            self.0.idle_since.store(since_opened, Ordering::SeqCst);
             // A permit is kept if the timer task is not waiting yet, so it cannot miss this.
             self.0.went_idle.notify_one();
         }
