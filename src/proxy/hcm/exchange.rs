@@ -12,7 +12,6 @@ use http::{HeaderMap, Method, Response, Version};
 use crate::proxy::access_log::{Protocol, ResponseFlags, StreamInfo};
 use crate::proxy::body::{Body, EndOfStream, Observed};
 use crate::proxy::cluster::{ClusterCore, Host};
-use crate::proxy::upstream::Lease;
 
 use super::Shared;
 
@@ -57,9 +56,6 @@ pub struct Exchange {
     pub response_code_details: &'static str,
     pub bytes_received: Option<Arc<AtomicU64>>,
     pub upstream: Option<UpstreamLeg>,
-    /// The pooled HTTP/1.1 connection the response is read from; back to the pool when the
-    /// response body completes.
-    pub lease: Option<Lease>,
     /// Start to first upstream response byte.
     pub response_duration: Option<std::time::Duration>,
     /// Upstream requests sent for this one: 1 plus its retries.
@@ -113,7 +109,6 @@ impl Exchange {
             response_code_details: "via_upstream",
             bytes_received,
             upstream: None,
-            lease: None,
             response_duration: None,
             attempts: 0,
             request_slot: None,
@@ -136,11 +131,7 @@ impl Exchange {
         let (parts, body) = response.into_parts();
         let on_end = move |end: EndOfStream| {
             match end {
-                EndOfStream::Complete => {
-                    if let Some(lease) = self.lease.take() {
-                        lease.give_back();
-                    }
-                }
+                EndOfStream::Complete => {}
                 EndOfStream::Abandoned => {
                     self.response_flags
                         .insert(ResponseFlags::DOWNSTREAM_CONNECTION_TERMINATION);

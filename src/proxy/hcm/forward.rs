@@ -19,6 +19,7 @@ use crate::proxy::cluster::{health_check, lb, outlier, ClusterCore, Host};
 use crate::proxy::headers::{has_envoy_headers, number_value, strip_hop_by_hop};
 use crate::proxy::local_reply;
 use crate::proxy::router::{ForwardEntry, HostRewriteEntry, Mutations, RouteEntry};
+use crate::proxy::upstream::http1::UpgradedUpstream;
 use crate::proxy::upstream::UpstreamError;
 
 use super::exchange::{Exchange, UpstreamLeg};
@@ -190,7 +191,7 @@ impl Leg<'_> {
         let mut tried: Vec<std::net::SocketAddr> = Vec::new();
         let mut retries = 0u32;
         let mut _retry_slot: Option<RetrySlot> = None;
-        let (response, lease, started) = loop {
+        let (response, started) = loop {
             let request = match (&mut template, &replay) {
                 (Some(parts), Some(bytes)) => rebuild(parts, bytes.clone()),
                 _ => match single.take() {
@@ -243,7 +244,7 @@ impl Leg<'_> {
                 Err(()) => Some(504),
                 Ok(Err(UpstreamError::Overflow)) => None,
                 Ok(Err(_)) => Some(503),
-                Ok(Ok((response, _))) => {
+                Ok(Ok(response)) => {
                     if response
                         .headers()
                         .contains_key(health_check::IMMEDIATE_FAIL)
@@ -273,7 +274,7 @@ impl Leg<'_> {
                 // Envoy never retries an overflow: that would add to the overload.
                 Ok(Err(UpstreamError::Overflow)) => None,
                 Ok(Err(_)) => Some(retry::Outcome::ConnectFailure),
-                Ok(Ok((response, _))) => Some(retry::Outcome::Response {
+                Ok(Ok(response)) => Some(retry::Outcome::Response {
                     code: response.status().as_u16(),
                     headers: response.headers(),
                 }),
@@ -296,7 +297,7 @@ impl Leg<'_> {
                 } else {
                     // This attempt is over: it is counted as retried, not as the answer.
                     let code = match &result {
-                        Ok(Ok((response, _))) => response.status().as_u16(),
+                        Ok(Ok(response)) => response.status().as_u16(),
                         Err(()) => 504,
                         Ok(Err(_)) => 503,
                     };
@@ -352,7 +353,7 @@ impl Leg<'_> {
                 }
                 Err(()) => return self.timed_out(ex, core, &host, head),
                 Ok(Err(error)) => return self.failed(ex, core, &host, error, head),
-                Ok(Ok((response, lease))) => break (response, lease, started),
+                Ok(Ok(response)) => break (response, started),
             }
         };
 
@@ -368,7 +369,10 @@ impl Leg<'_> {
         }
         let (mut rparts, rbody) = response.into_parts();
         let tunnel = match (code, downstream_upgrade) {
-            (101, Some((down, _))) => rparts.extensions.remove::<OnUpgrade>().map(|up| (down, up)),
+            (101, Some((down, _))) => rparts
+                .extensions
+                .remove::<UpgradedUpstream>()
+                .map(|up| (down, up)),
             _ => None,
         };
         strip_hop_by_hop(&mut rparts.headers, tunnel.is_some());
@@ -381,15 +385,13 @@ impl Leg<'_> {
                 number_value(service_time.as_millis() as u64),
             );
         }
-        // The HTTP/1.1 connection goes back to the pool (an HTTP/2 stream ends) when this body
-        // has been read to the end (the exchange's end-of-stream hook); an upgraded connection
-        // is never reused.
-        ex.lease = (code != 101).then_some(lease);
+        // The body holds the upstream connection (an HTTP/1.1 one goes back to the pool when
+        // the body has been read to its end; an HTTP/2 stream ends).
         let rbody = match self.idle {
             // A response that stalls mid-body is reset after the idle timeout, as in Envoy.
             // (Boxed once, around the watch: every proxied response takes this path.)
             Some(idle) if code != 101 => body::boxed(timeouts::Watched::new(
-                http_body_util::BodyExt::map_err(rbody, body::BoxError::from),
+                rbody,
                 Some(idle),
                 None,
                 timeouts::Fired::default(),
@@ -660,18 +662,27 @@ fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
         })
 }
 
-/// Joins the two upgraded connections (WebSocket) and copies bytes both ways until either closes.
-fn spawn_tunnel(downstream: OnUpgrade, upstream: OnUpgrade) {
+/// Joins the two upgraded connections (WebSocket) and copies bytes both ways until either closes;
+/// what the upstream sent right after its `101` goes to the client first.
+fn spawn_tunnel(downstream: OnUpgrade, upstream: UpgradedUpstream) {
     tokio::spawn(async move {
-        let (down, up) = match tokio::try_join!(downstream, upstream) {
-            Ok(pair) => pair,
+        let Some((mut up, early)) = upstream.take() else {
+            return;
+        };
+        let down = match downstream.await {
+            Ok(down) => down,
             Err(error) => {
                 tracing::debug!(%error, "upgrade failed");
                 return;
             }
         };
         let mut down = hyper_util::rt::TokioIo::new(down);
-        let mut up = hyper_util::rt::TokioIo::new(up);
+        if !early.is_empty() {
+            if let Err(error) = tokio::io::AsyncWriteExt::write_all(&mut down, &early).await {
+                tracing::debug!(%error, "upgraded connection closed with an error");
+                return;
+            }
+        }
         if let Err(error) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
             tracing::debug!(%error, "upgraded connection closed with an error");
         }

@@ -9,8 +9,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::proxy::cluster::{ClusterCore, Host};
@@ -81,7 +80,7 @@ pub async fn connect(
     host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
     host.stats.cx_active.fetch_add(1, Ordering::Relaxed);
     Ok(Tracked {
-        io: TokioIo::new(stream),
+        io: stream,
         guard: ConnectionGuard {
             core: Arc::downgrade(core),
             host: Arc::downgrade(host),
@@ -120,22 +119,35 @@ pin_project_lite::pin_project! {
     /// An upstream connection that updates the counters when it closes.
     pub struct Tracked {
         #[pin]
-        io: TokioIo<UpstreamStream>,
+        io: UpstreamStream,
         guard: ConnectionGuard,
     }
 }
 
-impl Read for Tracked {
+impl Tracked {
+    /// Whether the peer has sent something while nobody asked, which on an idle HTTP/1.1
+    /// connection means it was closed (or broken: bytes nobody asked for). Pending (nothing
+    /// there) registers `cx`'s waker, to be told when that changes.
+    pub fn poll_idle_ended(&mut self, cx: &mut Context<'_>) -> bool {
+        // A TLS stream may read a record that carries no data (a TLS 1.3 session ticket) and
+        // then report Pending: that connection is still open.
+        let mut scratch = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut scratch);
+        !Pin::new(&mut self.io).poll_read(cx, &mut buf).is_pending()
+    }
+}
+
+impl AsyncRead for Tracked {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.project().io.poll_read(cx, buf)
     }
 }
 
-impl Write for Tracked {
+impl AsyncWrite for Tracked {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

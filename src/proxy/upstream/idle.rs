@@ -1,49 +1,65 @@
-//! The cluster's connection `idle_timeout` (`common_http_protocol_options`, 1 h unless set;
-//! 0 turns it off): an upstream connection that has carried no request for that long is
-//! closed and counted in `cluster.<name>.upstream_cx_idle_timeout`, as Envoy does.
+//! Idle upstream connections: the cluster's connection `idle_timeout`
+//! (`common_http_protocol_options`, 1 h unless set; 0 turns it off) closes one that has
+//! carried no request for that long and counts it in `cluster.<name>.upstream_cx_idle_timeout`,
+//! as Envoy does; and an idle HTTP/1.1 connection the upstream closes is dropped at once
+//! (nothing else reads it while it is idle), so `upstream_cx_active` stays true.
 //!
-//! Timers exist only while there is something to time: one task per host while it has idle
+//! Watchers exist only while there is something to watch: one task per host while it has idle
 //! HTTP/1.1 connections, one per HTTP/2 connection while it is open. Both hold weak
-//! references, so a cluster or host removed by a reload is not kept alive by its timer.
+//! references, so a cluster or host removed by a reload is not kept alive by its watcher.
 
-use std::sync::{Arc, Weak};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::pool::Http2Connection;
 use crate::proxy::cluster::{ClusterCore, Host};
 
-/// Makes sure a task closes `host`'s idle HTTP/1.1 connections as they reach `timeout`. Called
-/// when a connection is given back; starts a task only if none is running for the host.
-pub fn sweep_http1_when_idle(core: &Arc<ClusterCore>, host: &Arc<Host>, timeout: Duration) {
-    // Outside a runtime (a body dropped after shutdown) there is nothing to time with; the
-    // connections close with the host.
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    if !host.connections.arm_http1_sweeper() {
-        return;
-    }
+/// Starts the task that watches `host`'s idle HTTP/1.1 connections (the pool asks for it when
+/// the first connection goes idle): woken when one becomes readable (the upstream closed it)
+/// and when the oldest reaches the idle timeout; it ends when none is left idle.
+pub fn watch_http1(core: &Arc<ClusterCore>, host: &Arc<Host>) {
+    let timeout = core.config.idle_timeout;
     let (core, host) = (Arc::downgrade(core), Arc::downgrade(host));
-    runtime.spawn(sweep_http1(core, host, timeout));
-}
-
-async fn sweep_http1(core: Weak<ClusterCore>, host: Weak<Host>, timeout: Duration) {
-    loop {
-        let next = {
-            let Some(host) = host.upgrade() else { return };
-            let (timed_out, next) = host.connections.expire_http1(timeout);
-            if timed_out > 0 {
+    let watch = async move {
+        let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        poll_fn(|cx| loop {
+            let Some(host) = host.upgrade() else {
+                return Poll::Ready(());
+            };
+            let sweep = host.connections.watch_http1(cx, timeout);
+            if sweep.timed_out > 0 {
                 if let Some(core) = core.upgrade() {
-                    core.stats.upstream_cx_idle_timeout.add(timed_out);
+                    core.stats.upstream_cx_idle_timeout.add(sweep.timed_out);
                 }
             }
-            match next {
-                Some(at) => at,
-                None if host.connections.disarm_http1_sweeper() => return,
-                None => continue,
+            if !sweep.idle_left {
+                return Poll::Ready(());
             }
-        };
-        tokio::time::sleep_until(next.into()).await;
+            let Some(at) = sweep.next_timeout else {
+                return Poll::Pending;
+            };
+            let at = tokio::time::Instant::from_std(at);
+            match &mut timer {
+                Some(t) if t.deadline() == at => {}
+                Some(t) => t.as_mut().reset(at),
+                None => timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+            if let Some(t) = timer.as_mut() {
+                if t.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            // The oldest timed out while looking: look again.
+        })
+        .await
+    };
+    // Outside a runtime (a body dropped after shutdown) there is nothing to watch with; the
+    // connections close with the host.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(watch);
     }
 }
 

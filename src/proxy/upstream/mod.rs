@@ -1,5 +1,6 @@
-//! Sending a request to one upstream host: kept-alive HTTP/1.1 connections per host by default,
-//! one multiplexed HTTP/2 (h2c) connection per host when the cluster asks for HTTP/2.
+//! Sending a request to one upstream host: kept-alive HTTP/1.1 connections per host by default
+//! (our own client, [`http1`]), one multiplexed HTTP/2 (h2c) connection per host when the
+//! cluster asks for HTTP/2 (hyper's).
 //!
 //! The pool is our own (see [`pool`]) rather than hyper-util's legacy client for two reasons:
 //! that client keys its pool on the URI authority, so an HTTP/2 request could not carry the
@@ -8,25 +9,32 @@
 //! Ours keeps each host's idle connections apart, locked for one push or pop only.
 
 mod connector;
+pub mod http1;
 mod idle;
 pub mod pool;
 
 use std::sync::Arc;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use http::header::HOST;
 use http::{Request, Response, Uri, Version};
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::config::model::UpstreamProtocol;
-use crate::proxy::body::Body;
+use crate::proxy::body::{Body, BoxError};
 use crate::proxy::cluster::circuit_breaker::PendingSlot;
 use crate::proxy::cluster::{ClusterCore, Host};
 
 pub use connector::ConnectError;
-pub use pool::{HostConnections, Lease};
-use pool::{Http1Connection, Http2Connection};
+use http1::{Http1Body, Http1Connection};
+pub use pool::HostConnections;
+use pool::{Http2Connection, Http2Stream};
 
 /// Why an upstream request produced no response. The variants map to Envoy's response flags
 /// (UF for connect failures, UC for resets) and local-reply bodies.
@@ -65,8 +73,47 @@ impl From<ConnectError> for UpstreamError {
     }
 }
 
-fn reset(e: hyper::Error) -> UpstreamError {
+fn reset(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Reset(e.to_string())
+}
+
+/// A response body from upstream. It holds the request's use of its connection until it ends
+/// or is dropped: an HTTP/1.1 connection, which then goes back to the pool; or a stream on the
+/// shared HTTP/2 connection.
+pub enum UpstreamBody {
+    Http1(Http1Body),
+    Http2 { body: Incoming, stream: Http2Stream },
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            UpstreamBody::Http1(body) => Pin::new(body).poll_frame(cx),
+            UpstreamBody::Http2 { body, .. } => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(BoxError::from))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Http1(body) => body.is_end_stream(),
+            UpstreamBody::Http2 { body, .. } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::Http1(body) => body.size_hint(),
+            UpstreamBody::Http2 { body, .. } => body.size_hint(),
+        }
+    }
 }
 
 pub struct Upstream {
@@ -92,13 +139,13 @@ impl Upstream {
     }
 
     /// Sends `req` (whose URI holds only path and query, with the `Host` header set) to `host`.
-    /// The lease is given back when the response body completes (or dropped if it does not).
+    /// The response body holds the connection (or HTTP/2 stream) until it ends.
     pub async fn send(
         &self,
         host: &Arc<Host>,
         http2: bool,
         req: Request<Body>,
-    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         if http2 {
             self.send_http2(host, req).await
         } else {
@@ -110,17 +157,16 @@ impl Upstream {
         &self,
         host: &Arc<Host>,
         mut req: Request<Body>,
-    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         *req.version_mut() = Version::HTTP_11;
         loop {
-            let (mut conn, reused) = match host.connections.take_http1() {
+            let (conn, reused) = match host.connections.take_http1() {
                 Some(idle) => (idle, true),
                 // Connecting is boxed (here and for HTTP/2): its future, with the TLS handshake
-                // in it, is large, and it would otherwise be part of every request's future,
-                // copied whole each time a request is handed to its connection.
+                // in it, is large, and it would otherwise be part of every request's future.
                 None if self.core.breakers.try_connection() => {
-                    let sender = Box::pin(self.connect_http1(host)).await?;
-                    (Http1Connection { sender, served: 0 }, false)
+                    let io = Box::pin(connector::connect(&self.core, host, false)).await?;
+                    (Http1Connection::new(io), false)
                 }
                 None => {
                     // At `max_connections`: wait for one to be given back or to close, as one
@@ -136,28 +182,12 @@ impl Upstream {
                     }
                 }
             };
-            if let Err(e) = conn.sender.ready().await {
-                if reused {
-                    continue;
-                }
-                return Err(reset(e));
-            }
-            match conn.sender.try_send_request(req).await {
-                Ok(response) => {
-                    conn.served += 1;
-                    let lease = Lease::Http1 {
-                        core: self.core.clone(),
-                        host: host.clone(),
-                        conn,
-                    };
-                    return Ok((response, lease));
-                }
-                // A pooled connection the upstream closed while idle refuses the request
-                // unsent; retrying it on a fresh connection is safe (hyper-util does the same).
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(reset(e.into_error())),
-                },
+            match http1::send(conn, req, &self.core, host).await {
+                Ok(response) => return Ok(response.map(UpstreamBody::Http1)),
+                // A pooled connection the upstream closed as it was taken refuses the request
+                // unsent; sending it on another connection is safe (hyper-util does the same).
+                Err(http1::SendError::Unsent(unsent, _)) if reused => req = *unsent,
+                Err(e) => return Err(reset(e)),
             }
         }
     }
@@ -166,7 +196,7 @@ impl Upstream {
         &self,
         host: &Arc<Host>,
         mut req: Request<Body>,
-    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         // HTTP/2 carries the host as `:authority`, taken from the absolute URI.
         let authority = req
             .headers_mut()
@@ -190,28 +220,7 @@ impl Upstream {
         let mut sender = shared.sender.clone();
         sender.ready().await.map_err(reset)?;
         let response = sender.send_request(req).await.map_err(reset)?;
-        Ok((response, Lease::Http2(stream)))
-    }
-
-    /// Opens a connection; the caller has taken its circuit-breaker slot, which the connection
-    /// gives back when it closes.
-    async fn connect_http1(
-        &self,
-        host: &Arc<Host>,
-    ) -> Result<http1::SendRequest<Body>, UpstreamError> {
-        let io = connector::connect(&self.core, host, false).await?;
-        let (sender, conn) = http1::Builder::new()
-            // Flattened writes, as on the listener side (see `Listener::serve`).
-            .writev(false)
-            .handshake(io)
-            .await
-            .map_err(|e| UpstreamError::ConnectFailure(e.to_string()))?;
-        tokio::spawn(async move {
-            if let Err(error) = conn.with_upgrades().await {
-                tracing::debug!(%error, "upstream HTTP/1.1 connection closed with an error");
-            }
-        });
-        Ok(sender)
+        Ok(response.map(|body| UpstreamBody::Http2 { body, stream }))
     }
 
     async fn connect_http2(&self, host: &Arc<Host>) -> Result<Arc<Http2Connection>, UpstreamError> {
@@ -225,7 +234,7 @@ impl Upstream {
         let io = connector::connect(&self.core, host, true).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .handshake(io)
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|e| UpstreamError::ConnectFailure(e.to_string()))?;
         tokio::spawn(async move {

@@ -8,7 +8,9 @@
 //! As in Envoy, an idle connection is kept until it closes; the cluster's `max_connections`
 //! circuit breaker bounds how many there are. (A fixed cap of idle connections made every burst
 //! wider than the cap close and reopen connections: with h2load's 320 concurrent streams, 7 %
-//! of requests opened a new upstream connection.)
+//! of requests opened a new upstream connection.) Nothing reads an idle connection, so one
+//! task per host watches them while there are any: woken by the runtime when one becomes
+//! readable (the upstream closed it) or reaches the idle timeout (see [`super::idle`]).
 //!
 //! HTTP/2: one multiplexed connection, shared by cloning its sender (an `ArcSwap` load, no
 //! lock); a mutex serialises only the rare reconnect.
@@ -18,26 +20,51 @@
 //! and the cluster's `idle_timeout` closes one that has carried no request for that long
 //! (see [`super::idle`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 
+use super::http1::Http1Connection;
 use crate::proxy::body::Body;
 use crate::proxy::cluster::{ClusterCore, Host};
-
-/// A pooled HTTP/1.1 connection and how many requests it has carried.
-pub struct Http1Connection {
-    pub sender: http1::SendRequest<Body>,
-    pub served: u32,
-}
 
 /// An idle HTTP/1.1 connection and since when it has been idle.
 struct IdleHttp1 {
     conn: Http1Connection,
     since: Instant,
+}
+
+/// A host's idle HTTP/1.1 connections, and the task that watches them while there are any.
+#[derive(Default)]
+struct IdleHttp1Stack {
+    /// Most recently used last, so also longest idle first.
+    conns: Vec<IdleHttp1>,
+    watcher: Watcher,
+}
+
+/// What one look at the idle HTTP/1.1 connections found.
+pub(super) struct Sweep {
+    /// Connections closed for reaching the idle timeout.
+    pub timed_out: u64,
+    /// Whether any connection is still idle (if not, the watcher stops).
+    pub idle_left: bool,
+    /// When the oldest idle connection will time out.
+    pub next_timeout: Option<Instant>,
+}
+
+/// The task that notices idle connections closing or timing out (see [`super::idle`]).
+#[derive(Default)]
+enum Watcher {
+    #[default]
+    None,
+    /// Spawned, not polled yet: it will look at every connection when it is.
+    Starting,
+    /// Woken when an idle connection becomes readable (closed, on an idle connection).
+    Watching(Waker),
 }
 
 /// The shared HTTP/2 connection, how many streams it has been given, and how many are open.
@@ -96,13 +123,10 @@ impl Drop for Http2Stream {
 }
 
 pub struct HostConnections {
-    /// Most recently used last, so also longest idle first; the lock is held for one push or
-    /// pop. (The lock-free queue it replaced can only give connections back in turn; a
-    /// lock-free stack would need unsafe memory reclamation for what is two uncontended
-    /// atomics here.)
-    idle_http1: std::sync::Mutex<Vec<IdleHttp1>>,
-    /// Whether a task is closing this host's idle HTTP/1.1 connections as they time out.
-    http1_sweeper: AtomicBool,
+    /// The lock is held for one push or pop (a lock-free queue can only give connections back
+    /// in turn; a lock-free stack would need unsafe memory reclamation for what is two
+    /// uncontended atomics here).
+    idle_http1: std::sync::Mutex<IdleHttp1Stack>,
     http2: ArcSwapOption<Http2Connection>,
     http2_connecting: tokio::sync::Mutex<()>,
 }
@@ -110,7 +134,7 @@ pub struct HostConnections {
 impl std::fmt::Debug for HostConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostConnections")
-            .field("idle_http1", &self.idle_http1().len())
+            .field("idle_http1", &self.idle_http1().conns.len())
             .field("http2", &self.http2.load().is_some())
             .finish()
     }
@@ -119,8 +143,7 @@ impl std::fmt::Debug for HostConnections {
 impl Default for HostConnections {
     fn default() -> Self {
         HostConnections {
-            idle_http1: std::sync::Mutex::new(Vec::new()),
-            http1_sweeper: AtomicBool::new(false),
+            idle_http1: std::sync::Mutex::new(IdleHttp1Stack::default()),
             http2: ArcSwapOption::empty(),
             http2_connecting: tokio::sync::Mutex::new(()),
         }
@@ -130,52 +153,53 @@ impl Default for HostConnections {
 impl HostConnections {
     /// The most recently used idle HTTP/1.1 connection that is still open, if any.
     pub fn take_http1(&self) -> Option<Http1Connection> {
-        loop {
-            let idle = self.idle_http1().pop()?;
-            if !idle.conn.sender.is_closed() {
-                return Some(idle.conn);
+        let mut idle = self.idle_http1();
+        while let Some(mut i) = idle.conns.pop() {
+            // Its readiness as the runtime last saw it: no system call. (The no-op waker
+            // also stops the watcher hearing about this connection, now in use.)
+            if !i.conn.poll_ended(&mut Context::from_waker(Waker::noop())) {
+                return Some(i.conn);
             }
+        }
+        None
+    }
+
+    /// For the watcher: drops the idle HTTP/1.1 connections that have closed, and those idle
+    /// for `timeout` or more; registers `cx` to hear of the others closing. When none is left
+    /// idle the watcher is to stop (the next connection given back starts another).
+    pub(super) fn watch_http1(&self, cx: &mut Context<'_>, timeout: Option<Duration>) -> Sweep {
+        let now = Instant::now();
+        let mut timed_out = 0;
+        let mut idle = self.idle_http1();
+        idle.conns.retain_mut(|i| {
+            if i.conn.poll_ended(cx) {
+                return false;
+            }
+            let expired = timeout.is_some_and(|t| i.since + t <= now);
+            timed_out += u64::from(expired);
+            !expired
+        });
+        let Some(oldest) = idle.conns.first() else {
+            idle.watcher = Watcher::None;
+            return Sweep {
+                timed_out,
+                idle_left: false,
+                next_timeout: None,
+            };
+        };
+        let next_timeout = timeout.map(|t| oldest.since + t);
+        match &idle.watcher {
+            Watcher::Watching(w) if w.will_wake(cx.waker()) => {}
+            _ => idle.watcher = Watcher::Watching(cx.waker().clone()),
+        }
+        Sweep {
+            timed_out,
+            idle_left: true,
+            next_timeout,
         }
     }
 
-    /// Removes the idle HTTP/1.1 connections idle for `timeout` or more (dropping one closes
-    /// it) and counts them; also drops those at the bottom the upstream has closed. Returns
-    /// the count and when the next one times out.
-    pub fn expire_http1(&self, timeout: Duration) -> (u64, Option<Instant>) {
-        let now = Instant::now();
-        let (expired, next) = {
-            let mut idle = self.idle_http1();
-            let stale = idle
-                .iter()
-                .take_while(|i| i.since + timeout <= now || i.conn.sender.is_closed())
-                .count();
-            let expired: Vec<IdleHttp1> = idle.drain(..stale).collect();
-            (expired, idle.first().map(|i| i.since + timeout))
-        };
-        let timed_out = expired
-            .iter()
-            .filter(|i| !i.conn.sender.is_closed())
-            .count();
-        (timed_out as u64, next)
-    }
-
-    /// Claims the HTTP/1.1 sweeper's place; false if a sweeper is running already.
-    pub fn arm_http1_sweeper(&self) -> bool {
-        // Read first: on the request path the sweeper is nearly always running already, and a
-        // load is cheaper than a swap.
-        !self.http1_sweeper.load(Ordering::SeqCst)
-            && !self.http1_sweeper.swap(true, Ordering::SeqCst)
-    }
-
-    /// The sweeper found nothing idle: true if it should stop. A connection given back since
-    /// then saw the flag still set and started no sweeper, so if one is there the sweeper
-    /// carries on (unless another has claimed the place meanwhile).
-    pub fn disarm_http1_sweeper(&self) -> bool {
-        self.http1_sweeper.store(false, Ordering::SeqCst);
-        self.idle_http1().is_empty() || self.http1_sweeper.swap(true, Ordering::SeqCst)
-    }
-
-    fn idle_http1(&self) -> std::sync::MutexGuard<'_, Vec<IdleHttp1>> {
+    fn idle_http1(&self) -> std::sync::MutexGuard<'_, IdleHttp1Stack> {
         // Nothing panics while holding it; a poisoned lock still holds valid connections.
         self.idle_http1
             .lock()
@@ -232,41 +256,38 @@ fn max_requests(core: &ClusterCore) -> Option<u32> {
         .filter(|&max| max > 0)
 }
 
-/// An upstream connection's use by one request, held until its response body completes: an
-/// HTTP/1.1 connection lent to it alone, or its stream on the shared HTTP/2 connection.
-pub enum Lease {
-    Http1 {
-        core: Arc<ClusterCore>,
-        host: Arc<Host>,
-        /// The connection, with this request counted in `served`.
-        conn: Http1Connection,
-    },
-    Http2(Http2Stream),
-}
-
-impl Lease {
-    /// Ends the request's use of the connection. An HTTP/1.1 one goes back to the host's idle
-    /// stack, unless it is closed or has carried `max_requests_per_connection` requests
-    /// (dropping it closes it). (Dropping a lease instead, as when the response is abandoned,
-    /// closes an HTTP/1.1 connection, whose response may be unfinished.)
-    pub fn give_back(self) {
-        let Lease::Http1 { core, host, conn } = self else {
-            return;
-        };
-        let retired = max_requests(&core).is_some_and(|max| conn.served >= max);
-        if retired {
-            // Its circuit-breaker slot is freed (and waiters told) when it has closed.
-            core.stats.upstream_cx_max_requests.inc();
-        } else if !conn.sender.is_closed() {
-            let since = Instant::now();
-            host.connections
-                .idle_http1()
-                .push(IdleHttp1 { conn, since });
-            if let Some(timeout) = core.config.idle_timeout {
-                super::idle::sweep_http1_when_idle(&core, &host, timeout);
-            }
-            // A request waiting for a connection (at `max_connections`) may take this one.
-            core.breakers.connection_freed.notify_waiters();
-        }
+/// An HTTP/1.1 connection whose response has been read to the end goes back to its host's
+/// idle stack, unless it has carried `max_requests_per_connection` requests (dropping it
+/// closes it).
+pub fn give_back_http1(core: &Arc<ClusterCore>, host: &Arc<Host>, mut conn: Http1Connection) {
+    if max_requests(core).is_some_and(|max| conn.served >= max) {
+        // Its circuit-breaker slot is freed (and waiters told) when it has closed.
+        core.stats.upstream_cx_max_requests.inc();
+        return;
     }
+    let start_watcher = {
+        let mut idle = host.connections.idle_http1();
+        // Watched while it sits idle: the watcher is woken if the upstream closes it.
+        let ended = match &idle.watcher {
+            Watcher::Watching(w) => conn.poll_ended(&mut Context::from_waker(w)),
+            _ => conn.poll_ended(&mut Context::from_waker(Waker::noop())),
+        };
+        if ended {
+            return;
+        }
+        idle.conns.push(IdleHttp1 {
+            conn,
+            since: Instant::now(),
+        });
+        let start = matches!(idle.watcher, Watcher::None);
+        if start {
+            idle.watcher = Watcher::Starting;
+        }
+        start
+    };
+    if start_watcher {
+        super::idle::watch_http1(core, host);
+    }
+    // A request waiting for a connection (at `max_connections`) may take this one.
+    core.breakers.connection_freed.notify_waiters();
 }
