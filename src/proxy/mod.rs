@@ -14,6 +14,7 @@ pub mod filters;
 pub mod hardening;
 pub mod hcm;
 pub mod headers;
+pub mod http1_wire;
 pub mod listener;
 pub mod local_reply;
 pub mod logging;

@@ -7,8 +7,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use super::encode::content_length;
 use crate::proxy::headers::header_tokens;
+use crate::proxy::http1_wire::content_length;
 
 /// At most this many response headers (hyper's client default).
 const MAX_HEADERS: usize = 100;

@@ -6,6 +6,7 @@ use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method};
 
 use crate::proxy::headers::header_tokens;
+use crate::proxy::http1_wire::{content_length, write_header_line};
 
 /// How the request body goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,21 +59,6 @@ pub fn body_framing(
     }
 }
 
-/// The `Content-Length` the headers agree on (several equal values count as one).
-pub fn content_length(headers: &HeaderMap) -> Option<u64> {
-    let mut found = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.to_str().ok()?.split(',') {
-            let n: u64 = part.trim().parse().ok()?;
-            if found.is_some_and(|f| f != n) {
-                return None;
-            }
-            found = Some(n);
-        }
-    }
-    found
-}
-
 /// Appends `METHOD target HTTP/1.1`, the headers in map order, and the blank line.
 pub fn write_head(dst: &mut BytesMut, method: &Method, target: &str, headers: &HeaderMap) {
     let size: usize = headers
@@ -85,34 +71,7 @@ pub fn write_head(dst: &mut BytesMut, method: &Method, target: &str, headers: &H
     dst.put_slice(target.as_bytes());
     dst.put_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
-        dst.put_slice(name.as_str().as_bytes());
-        dst.put_slice(b": ");
-        dst.put_slice(value.as_bytes());
-        dst.put_slice(b"\r\n");
-    }
-    dst.put_slice(b"\r\n");
-}
-
-/// One chunk of a chunked body: size line, data, CRLF.
-pub fn write_chunk(dst: &mut BytesMut, data: &[u8]) {
-    if data.is_empty() {
-        // A zero-size chunk would end the body.
-        return;
-    }
-    dst.reserve(data.len() + 20);
-    dst.put_slice(format!("{:X}\r\n", data.len()).as_bytes());
-    dst.put_slice(data);
-    dst.put_slice(b"\r\n");
-}
-
-/// The last chunk, with trailers if any.
-pub fn write_last_chunk(dst: &mut BytesMut, trailers: Option<&HeaderMap>) {
-    dst.put_slice(b"0\r\n");
-    for (name, value) in trailers.into_iter().flatten() {
-        dst.put_slice(name.as_str().as_bytes());
-        dst.put_slice(b": ");
-        dst.put_slice(value.as_bytes());
-        dst.put_slice(b"\r\n");
+        write_header_line(dst, name, value);
     }
     dst.put_slice(b"\r\n");
 }
@@ -182,27 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn content_length_accepts_repeats_of_one_value_only() {
-        assert_eq!(
-            content_length(&headers(&[("content-length", "5")])),
-            Some(5)
-        );
-        assert_eq!(
-            content_length(&headers(&[("content-length", "5, 5")])),
-            Some(5)
-        );
-        assert_eq!(
-            content_length(&headers(&[
-                ("content-length", "5"),
-                ("content-length", "6")
-            ])),
-            None
-        );
-        assert_eq!(content_length(&headers(&[("content-length", "x")])), None);
-    }
-
-    #[test]
-    fn head_and_chunks_are_written_as_on_the_wire() {
+    fn the_head_is_written_as_on_the_wire() {
         let mut dst = BytesMut::new();
         write_head(
             &mut dst,
@@ -213,14 +152,6 @@ mod tests {
         assert_eq!(
             &dst[..],
             b"GET /a?b=1 HTTP/1.1\r\nhost: x\r\naccept: */*\r\naccept: text/plain\r\n\r\n"
-        );
-        let mut dst = BytesMut::new();
-        write_chunk(&mut dst, b"hello world, 26 bytes long");
-        write_chunk(&mut dst, b"");
-        write_last_chunk(&mut dst, Some(&headers(&[("grpc-status", "0")])));
-        assert_eq!(
-            &dst[..],
-            b"1A\r\nhello world, 26 bytes long\r\n0\r\ngrpc-status: 0\r\n\r\n"
         );
     }
 }

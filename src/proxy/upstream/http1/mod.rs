@@ -35,6 +35,7 @@ use encode::BodyFraming;
 use super::connector::Tracked;
 use crate::proxy::body::{Body, BoxError};
 use crate::proxy::cluster::{ClusterCore, Host};
+use crate::proxy::http1_wire;
 
 /// Bytes read from a connection at a time (hyper's initial read buffer size).
 const READ_SIZE: usize = 8 * 1024;
@@ -245,19 +246,19 @@ impl Exchange {
                                 )))
                             }
                             BodyFraming::Length(_) => self.out.extend_from_slice(&data),
-                            BodyFraming::Chunked => encode::write_chunk(&mut self.out, &data),
+                            BodyFraming::Chunked => http1_wire::write_chunk(&mut self.out, &data),
                         }
                     }
                     Err(frame) => {
                         if self.framing == BodyFraming::Chunked {
-                            encode::write_last_chunk(&mut self.out, frame.trailers_ref());
+                            http1_wire::write_last_chunk(&mut self.out, frame.trailers_ref());
                         }
                         self.body_done = true;
                     }
                 },
                 None => {
                     match self.framing {
-                        BodyFraming::Chunked => encode::write_last_chunk(&mut self.out, None),
+                        BodyFraming::Chunked => http1_wire::write_last_chunk(&mut self.out, None),
                         BodyFraming::Length(n) if self.body_sent < n => {
                             return Poll::Ready(Err(SendError::RequestBody(
                                 "request body shorter than its content-length".into(),

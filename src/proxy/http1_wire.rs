@@ -1,0 +1,98 @@
+//! HTTP/1.1 wire pieces our upstream client and our downstream server share: header lines,
+//! chunked framing, and the `Content-Length` a message declares.
+
+use bytes::{BufMut, BytesMut};
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// `name: value` and CRLF.
+pub fn write_header_line(dst: &mut BytesMut, name: &HeaderName, value: &HeaderValue) {
+    dst.put_slice(name.as_str().as_bytes());
+    dst.put_slice(b": ");
+    dst.put_slice(value.as_bytes());
+    dst.put_slice(b"\r\n");
+}
+
+/// The `Content-Length` the headers agree on (several equal values count as one).
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut found = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.to_str().ok()?.split(',') {
+            let n: u64 = part.trim().parse().ok()?;
+            if found.is_some_and(|f| f != n) {
+                return None;
+            }
+            found = Some(n);
+        }
+    }
+    found
+}
+
+/// One chunk of a chunked body: size line, data, CRLF.
+pub fn write_chunk(dst: &mut BytesMut, data: &[u8]) {
+    if data.is_empty() {
+        // A zero-size chunk would end the body.
+        return;
+    }
+    dst.reserve(data.len() + 20);
+    dst.put_slice(format!("{:X}\r\n", data.len()).as_bytes());
+    dst.put_slice(data);
+    dst.put_slice(b"\r\n");
+}
+
+/// The last chunk, with trailers if any.
+pub fn write_last_chunk(dst: &mut BytesMut, trailers: Option<&HeaderMap>) {
+    dst.put_slice(b"0\r\n");
+    for (name, value) in trailers.into_iter().flatten() {
+        write_header_line(dst, name, value);
+    }
+    dst.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn content_length_accepts_repeats_of_one_value_only() {
+        assert_eq!(
+            content_length(&headers(&[("content-length", "5")])),
+            Some(5)
+        );
+        assert_eq!(
+            content_length(&headers(&[("content-length", "5, 5")])),
+            Some(5)
+        );
+        assert_eq!(
+            content_length(&headers(&[
+                ("content-length", "5"),
+                ("content-length", "6")
+            ])),
+            None
+        );
+        assert_eq!(content_length(&headers(&[("content-length", "x")])), None);
+    }
+
+    #[test]
+    fn chunks_are_framed_as_on_the_wire() {
+        let mut dst = BytesMut::new();
+        write_chunk(&mut dst, b"hello world, 26 bytes long");
+        write_chunk(&mut dst, b"");
+        write_last_chunk(&mut dst, Some(&headers(&[("grpc-status", "0")])));
+        assert_eq!(
+            &dst[..],
+            b"1A\r\nhello world, 26 bytes long\r\n0\r\ngrpc-status: 0\r\n\r\n"
+        );
+    }
+}
