@@ -5,6 +5,11 @@ use bytes::{BufMut, BytesMut};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+/// Room for the headers the proxy adds to a message it has parsed (`x-forwarded-proto`,
+/// `x-envoy-expected-rq-timeout-ms`, `server`, `x-envoy-upstream-service-time`, ...): a map
+/// sized to the parsed headers alone grows, rehashing, on the first one added.
+pub const ADDED_HEADERS: usize = 8;
+
 /// `name: value` and CRLF.
 pub fn write_header_line(dst: &mut BytesMut, name: &HeaderName, value: &HeaderValue) {
     dst.put_slice(name.as_str().as_bytes());

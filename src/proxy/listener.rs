@@ -1,22 +1,20 @@
 //! A listener: accepts TCP connections and serves HTTP/1.1 and h2c (prior knowledge) on the same
 //! port through its HTTP connection manager, until told to drain.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::model::CodecType;
+use crate::proxy::downstream::{Connection, HeaderTimeout};
 use crate::proxy::hardening;
-use crate::proxy::hardening::watchdog::{supervise, ConnWatch, Ending, StreamGuard};
+use crate::proxy::hardening::watchdog::{supervise, ConnWatch, Ending};
 use crate::proxy::hcm::{ConnInfo, HcmStats, HttpConnectionManager};
 use crate::proxy::stats::{Counter, Gauge, Histogram, Store};
 
@@ -70,37 +68,7 @@ impl Listener {
     /// Accepts until `drain` flips to true, then lets open connections finish their in-flight
     /// requests for up to `drain_time` (Envoy's drain), then closes them.
     pub async fn serve(self, mut drain: watch::Receiver<bool>, drain_time: Duration) {
-        let graceful = GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // The header budget (`max_request_headers_kb`, 60 KiB by default) bounds HTTP/1 reads
-        // too: hyper answers 431 when the head does not fit its buffer.
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .max_headers(self.max_headers)
-            .max_buf_size((self.max_header_list_size as usize).max(8192))
-            .header_read_timeout(self.request_headers_timeout)
-            // One flattened write per response instead of writev(head, body): measured ~6% more
-            // requests/s for typical small responses (bench/proxy.sh, interleaved A/B); large
-            // bodies pay one memcpy per chunk, cheap next to a syscall.
-            .writev(false);
-        // The same header budget on HTTP/2 (h2 answers 431 past it; its own default is 16 MiB,
-        // which would make its CONTINUATION cap meaningless), and explicit flood limits: see
-        // `hardening` for why each value.
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(self.max_header_list_size)
-            .max_concurrent_streams(hardening::H2_MAX_CONCURRENT_STREAMS)
-            .max_pending_accept_reset_streams(hardening::H2_MAX_PENDING_ACCEPT_RESET_STREAMS)
-            .max_local_error_reset_streams(hardening::H2_MAX_LOCAL_ERROR_RESET_STREAMS)
-            .keep_alive_interval(hardening::H2_KEEP_ALIVE_INTERVAL)
-            .keep_alive_timeout(hardening::H2_KEEP_ALIVE_TIMEOUT);
-        let builder = match self.codec {
-            CodecType::Auto => builder,
-            CodecType::Http1 => builder.http1_only(),
-            CodecType::Http2 => builder.http2_only(),
-        };
+        let hyper = Arc::new(self.hyper_builder());
         let listener = Arc::new(self);
         let mut connections = tokio::task::JoinSet::new();
         loop {
@@ -121,11 +89,6 @@ impl Listener {
                 Some(tls) => tls.accept(stream),
                 None => crate::proxy::tls::server::DownstreamStream::Plain(stream),
             };
-            let conn = ConnInfo {
-                remote,
-                local: listener.local_addr,
-                tls: listener.tls.is_some(),
-            };
             let opened = Instant::now();
             listener.stats.downstream_cx_total.inc();
             listener.stats.downstream_cx_active.inc();
@@ -133,31 +96,23 @@ impl Listener {
             hcm_stats.downstream_cx_total.inc();
             hcm_stats.downstream_cx_active.inc();
             let protocol = Arc::new(AtomicU8::new(PROTO_UNKNOWN));
-            let hcm = listener.hcm.clone();
-            let seen = protocol.clone();
             let watch = ConnWatch::new();
-            let streams = watch.clone();
-            let service = service_fn(move |req| {
-                let hcm = hcm.clone();
-                note_protocol(&seen, req.version(), hcm.stats());
-                // Dropped unanswered when the client resets the stream (hyper drops this future,
-                // and with it the upstream request): that is what the reset guard counts.
-                let stream = StreamGuard::new(streams.clone());
-                // Boxed: the request's future is several kilobytes, and on HTTP/2 hyper moves
-                // it whole into a task of its own (copied about five times on the way); a box
-                // moves as a pointer. h2c +7 % requests/s, HTTP/1.1 unchanged (README).
-                Box::pin(async move {
-                    let response = hcm.handle(req, conn).await;
-                    stream.answered();
-                    Ok::<_, Infallible>(response)
-                })
-            });
-            // HTTP/1 request framing is checked before hyper parses it (ambiguous lengths).
-            let stream = crate::proxy::hardening::framing::Framed::new(stream);
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let connection = Connection {
+                hcm: listener.hcm.clone(),
+                info: ConnInfo {
+                    remote,
+                    local: listener.local_addr,
+                    tls: listener.tls.is_some(),
+                },
+                watch: watch.clone(),
+                protocol: protocol.clone(),
+                drain: drain.clone(),
+                hyper: hyper.clone(),
+                codec: listener.codec,
+                max_headers: listener.max_headers,
+                max_head_bytes: hyper_buf_size(listener.max_header_list_size),
+                headers_timeout: listener.request_headers_timeout,
+            };
             let guard = ConnectionGuard {
                 listener: listener.clone(),
                 opened,
@@ -167,7 +122,8 @@ impl Listener {
             let idle_timeout = listener.idle_timeout;
             connections.spawn(async move {
                 let stats = guard.listener.hcm.stats();
-                match supervise(connection, &watch, headers_timeout, idle_timeout).await {
+                let served = connection.serve(stream);
+                match supervise(served, &watch, headers_timeout, idle_timeout).await {
                     Ending::Finished(Ok(())) => {}
                     Ending::Finished(Err(error)) => {
                         if is_header_timeout(error.as_ref()) {
@@ -196,15 +152,54 @@ impl Listener {
             while connections.try_join_next().is_some() {}
         }
         drop(listener);
-        if tokio::time::timeout(drain_time, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        // Every connection has seen the drain signal: idle ones close, busy ones answer what
+        // they have in flight (HTTP/1 with `connection: close`, HTTP/2 with GOAWAY).
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(drain_time, drained).await.is_err() {
             tracing::info!("drain time elapsed; closing remaining connections");
             connections.abort_all();
         }
         while connections.join_next().await.is_some() {}
     }
+
+    /// hyper's server, for HTTP/2 and for the HTTP/1.1 requests the fast path hands over.
+    fn hyper_builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The header budget (`max_request_headers_kb`, 60 KiB by default) bounds HTTP/1 reads
+        // too: hyper answers 431 when the head does not fit its buffer.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .max_headers(self.max_headers)
+            .max_buf_size(hyper_buf_size(self.max_header_list_size))
+            .header_read_timeout(self.request_headers_timeout)
+            // One flattened write per response instead of writev(head, body): measured ~6% more
+            // requests/s for typical small responses (bench/proxy.sh, interleaved A/B); large
+            // bodies pay one memcpy per chunk, cheap next to a syscall.
+            .writev(false);
+        // The same header budget on HTTP/2 (h2 answers 431 past it; its own default is 16 MiB,
+        // which would make its CONTINUATION cap meaningless), and explicit flood limits: see
+        // `hardening` for why each value.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(self.max_header_list_size)
+            .max_concurrent_streams(hardening::H2_MAX_CONCURRENT_STREAMS)
+            .max_pending_accept_reset_streams(hardening::H2_MAX_PENDING_ACCEPT_RESET_STREAMS)
+            .max_local_error_reset_streams(hardening::H2_MAX_LOCAL_ERROR_RESET_STREAMS)
+            .keep_alive_interval(hardening::H2_KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(hardening::H2_KEEP_ALIVE_TIMEOUT);
+        match self.codec {
+            CodecType::Auto => builder,
+            CodecType::Http1 => builder.http1_only(),
+            CodecType::Http2 => builder.http2_only(),
+        }
+    }
+}
+
+/// The HTTP/1 read buffer: the header budget, at least hyper's minimum of 8 KiB.
+fn hyper_buf_size(max_header_list_size: u32) -> usize {
+    (max_header_list_size as usize).max(8192)
 }
 
 /// Balances the connection stats when a connection ends, however it ends (closed, failed, or
@@ -240,9 +235,10 @@ fn is_protocol_error(error: &(dyn std::error::Error + 'static)) -> bool {
     hyper_error(error).is_some_and(|h| h.is_parse() || h.is_parse_status())
 }
 
-/// hyper's `header_read_timeout` fired on an HTTP/1 request head.
+/// A request head took longer than `request_headers_timeout` (the fast path's timer, or
+/// hyper's `header_read_timeout`).
 fn is_header_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    hyper_error(error).is_some_and(hyper::Error::is_timeout)
+    error.is::<HeaderTimeout>() || hyper_error(error).is_some_and(hyper::Error::is_timeout)
 }
 
 fn hyper_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e hyper::Error> {
@@ -256,7 +252,7 @@ fn hyper_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e h
     None
 }
 
-fn note_protocol(seen: &AtomicU8, version: http::Version, stats: &HcmStats) {
+pub(crate) fn note_protocol(seen: &AtomicU8, version: http::Version, stats: &HcmStats) {
     let proto = if version == http::Version::HTTP_2 {
         PROTO_HTTP2
     } else {

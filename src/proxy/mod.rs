@@ -10,6 +10,7 @@ pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod cluster;
+pub mod downstream;
 pub mod filters;
 pub mod hardening;
 pub mod hcm;

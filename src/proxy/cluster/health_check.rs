@@ -22,7 +22,10 @@ use crate::proxy::tls::client::UpstreamStream;
 use super::host::{Health, Host};
 use super::ClusterCore;
 
-pub const IMMEDIATE_FAIL: &str = "x-envoy-immediate-health-check-fail";
+/// An upstream answering with this header asks to be marked failed now (Envoy's
+/// immediate health check fail); the health check filter sends it.
+pub const IMMEDIATE_FAIL: http::HeaderName =
+    http::HeaderName::from_static("x-envoy-immediate-health-check-fail");
 
 /// `cluster.<name>.health_check.*`.
 pub struct CheckStats {

@@ -6,17 +6,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 
 use crate::config::model::HealthCheckFilterConfig;
 use crate::proxy::access_log::ResponseFlags;
+use crate::proxy::cluster::health_check::IMMEDIATE_FAIL;
 use crate::proxy::cluster::ClusterManager;
 use crate::proxy::local_reply;
 use crate::proxy::router::matcher::{compile_header, BadRegex, CompiledHeaderMatcher};
 
 use super::{Decision, FilterContext, Request};
-
-const IMMEDIATE_FAIL: HeaderName = HeaderName::from_static("x-envoy-immediate-health-check-fail");
 
 pub struct HealthCheckFilter {
     pass_through: bool,

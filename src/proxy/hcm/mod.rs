@@ -15,7 +15,6 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::header::{HeaderValue, CONNECTION, LOCATION, SERVER};
 use http::{Request, Response};
-use hyper::body::Incoming;
 
 use crate::config::model::{self, HttpFilterKind, ServerHeaderTransformation};
 use crate::proxy::access_log::{AccessLogger, ResponseFlags};
@@ -177,7 +176,7 @@ impl HttpConnectionManager {
     }
 
     /// Serves one request. Never fails: every problem becomes Envoy's local reply.
-    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Body>, conn: ConnInfo) -> Response<Body> {
         let shared = &self.current.load_full();
         let stats = &shared.stats;
         stats.downstream_rq_total.inc();
@@ -207,7 +206,7 @@ impl HttpConnectionManager {
                 Some(counter.clone()),
                 None,
             )),
-            None => body::boxed(body),
+            None => body,
         };
         let mut exchange = Exchange::new(
             shared.clone(),

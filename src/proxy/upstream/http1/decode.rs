@@ -8,7 +8,7 @@ use http::header::{CONNECTION, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::proxy::headers::header_tokens;
-use crate::proxy::http1_wire::content_length;
+use crate::proxy::http1_wire::{self, content_length};
 
 /// At most this many response headers (hyper's client default).
 const MAX_HEADERS: usize = 100;
@@ -101,7 +101,7 @@ pub fn parse_response(
             })
             .collect();
         let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len());
+        let mut headers = HeaderMap::with_capacity(spans.len() + http1_wire::ADDED_HEADERS);
         for &(name, name_len, value, value_len) in &spans {
             let name = HeaderName::from_bytes(&head[name..name + name_len])
                 .map_err(|e| DecodeError::Header(e.to_string()))?;
