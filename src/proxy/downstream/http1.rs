@@ -45,6 +45,8 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut out = BytesMut::new();
+    // The header map of the last response, cleared, for the next request's headers.
+    let mut recycled = None;
     // The listener's drain signal, watched while waiting for a request: an idle connection
     // closes at once; one with a request in flight answers it with `connection: close`.
     let mut drain = conn.drain.clone();
@@ -52,7 +54,8 @@ where
         let _ = drain.wait_for(|draining| *draining).await;
     });
     loop {
-        let (request, facts) = match read_request(conn, io, buf, drained.as_mut()).await? {
+        let next = read_request(conn, io, buf, &mut recycled, drained.as_mut()).await?;
+        let (request, facts) = match next {
             Next::Request(request, facts) => (request, facts),
             Next::HandOver => return Ok(Served::HandOver),
             Next::Closed => return Ok(Served::Closed),
@@ -68,7 +71,7 @@ where
         };
         stream.answered();
         let keep_alive = facts.keep_alive && !*conn.drain.borrow();
-        if !write_response(io, &mut out, response, &facts, keep_alive).await? {
+        if !write_response(io, &mut out, &mut recycled, response, &facts, keep_alive).await? {
             let _ = io.shutdown().await;
             return Ok(Served::Closed);
         }
@@ -92,6 +95,7 @@ async fn read_request<IO>(
     conn: &Connection,
     io: &mut IO,
     buf: &mut BytesMut,
+    recycled: &mut Option<http::HeaderMap>,
     mut drained: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Next, ConnError>
 where
@@ -101,7 +105,7 @@ where
     // `request_headers_timeout` (the wait for the first request is the watchdog's).
     let mut head_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        match request::parse(buf, conn.max_headers) {
+        match request::parse(buf, conn.max_headers, recycled) {
             Head::Request(request, facts) => return Ok(Next::Request(request, facts)),
             Head::HandOver => return Ok(Next::HandOver),
             // hyper refuses it (431).
@@ -173,6 +177,7 @@ where
 async fn write_response<IO>(
     io: &mut IO,
     out: &mut BytesMut,
+    recycled: &mut Option<http::HeaderMap>,
     response: Response<Body>,
     facts: &request::RequestFacts,
     mut keep_alive: bool,
@@ -191,6 +196,7 @@ where
     };
     out.clear();
     let encoding = response::write_head(out, &mut parts, facts, size, &mut keep_alive);
+    http1_wire::recycle(recycled, parts.headers);
     let mut left = match encoding {
         BodyEncoding::Length(n) => Some(n),
         BodyEncoding::Chunked(_) => None,

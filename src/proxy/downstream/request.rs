@@ -41,8 +41,9 @@ pub struct RequestFacts {
     pub te_trailers: bool,
 }
 
-/// Parses the request at the front of `buf`, taking at most `max_headers` headers.
-pub fn parse(buf: &mut BytesMut, max_headers: usize) -> Head {
+/// Parses the request at the front of `buf`, taking at most `max_headers` headers, into the
+/// `recycled` header map if there is one (see [`http1_wire::header_map`]).
+pub fn parse(buf: &mut BytesMut, max_headers: usize, recycled: &mut Option<HeaderMap>) -> Head {
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     let limit = max_headers.min(MAX_HEADERS);
@@ -96,7 +97,8 @@ pub fn parse(buf: &mut BytesMut, max_headers: usize) -> Head {
         })
         .collect();
     let head = buf.split_to(len).freeze();
-    match build(&head, method, path, &spans) {
+    let headers = http1_wire::header_map(recycled, spans.len());
+    match build(&head, method, path, &spans, headers) {
         Some(built) => built,
         None => {
             // Something `http` refuses (a malformed target): give the bytes back for hyper.
@@ -113,9 +115,9 @@ fn build(
     method: Method,
     (path, path_len): (usize, usize),
     spans: &[(usize, usize, usize, usize)],
+    mut headers: HeaderMap,
 ) -> Option<Head> {
     let uri = Uri::from_maybe_shared(head.slice(path..path + path_len)).ok()?;
-    let mut headers = HeaderMap::with_capacity(spans.len() + http1_wire::ADDED_HEADERS);
     for &(name, name_len, value, value_len) in spans {
         let name = HeaderName::from_bytes(&head[name..name + name_len]).ok()?;
         let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len)).ok()?;
@@ -147,7 +149,7 @@ mod tests {
 
     fn parse_str(raw: &str) -> (Head, BytesMut) {
         let mut buf = BytesMut::from(raw);
-        let head = parse(&mut buf, 100);
+        let head = parse(&mut buf, 100, &mut None);
         (head, buf)
     }
 
@@ -217,7 +219,12 @@ mod tests {
         }
         raw.push_str("\r\n");
         let mut buf = BytesMut::from(raw.as_str());
-        assert!(matches!(parse(&mut buf, 3), Head::HandOver));
-        assert!(matches!(parse(&mut buf, 100), Head::Request(..)));
+        assert!(matches!(parse(&mut buf, 3, &mut None), Head::HandOver));
+        let mut recycled = Some(HeaderMap::new());
+        assert!(matches!(
+            parse(&mut buf, 100, &mut recycled),
+            Head::Request(..)
+        ));
+        assert!(recycled.is_none(), "the recycled map was used");
     }
 }

@@ -52,10 +52,12 @@ pub struct ResponseHead {
 }
 
 /// Parses a final response head from the front of `buf`, removing it (and any interim 1xx
-/// responses before it). `None`: more bytes are needed.
+/// responses before it), into the `recycled` header map if there is one (see
+/// [`http1_wire::header_map`]). `None`: more bytes are needed.
 pub fn parse_response(
     buf: &mut BytesMut,
     method: &Method,
+    recycled: &mut Option<HeaderMap>,
 ) -> Result<Option<ResponseHead>, DecodeError> {
     loop {
         let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -101,7 +103,7 @@ pub fn parse_response(
             })
             .collect();
         let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len() + http1_wire::ADDED_HEADERS);
+        let mut headers = http1_wire::header_map(recycled, spans.len());
         for &(name, name_len, value, value_len) in &spans {
             let name = HeaderName::from_bytes(&head[name..name + name_len])
                 .map_err(|e| DecodeError::Header(e.to_string()))?;
@@ -300,7 +302,7 @@ mod tests {
 
     fn parse(bytes: &str, method: Method) -> (ResponseHead, BytesMut) {
         let mut buf = BytesMut::from(bytes);
-        let head = parse_response(&mut buf, &method)
+        let head = parse_response(&mut buf, &method, &mut None)
             .unwrap()
             .expect("complete");
         (head, buf)
@@ -324,7 +326,9 @@ mod tests {
     #[test]
     fn a_partial_head_needs_more_and_interim_responses_are_skipped() {
         let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Le");
-        assert!(parse_response(&mut buf, &Method::GET).unwrap().is_none());
+        assert!(parse_response(&mut buf, &Method::GET, &mut None)
+            .unwrap()
+            .is_none());
         let (head, rest) = parse(
             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
             Method::POST,
@@ -376,7 +380,7 @@ mod tests {
         );
         let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n");
         assert!(matches!(
-            parse_response(&mut buf, &Method::GET),
+            parse_response(&mut buf, &Method::GET, &mut None),
             Err(DecodeError::ContentLength)
         ));
     }
@@ -397,11 +401,11 @@ mod tests {
     #[test]
     fn malformed_and_oversized_heads_are_errors() {
         let mut buf = BytesMut::from("HTTP/1.1 abc OK\r\n\r\n");
-        assert!(parse_response(&mut buf, &Method::GET).is_err());
+        assert!(parse_response(&mut buf, &Method::GET, &mut None).is_err());
         let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\n");
         buf.extend_from_slice(&vec![b'a'; MAX_HEAD_BYTES + 1]);
         assert!(matches!(
-            parse_response(&mut buf, &Method::GET),
+            parse_response(&mut buf, &Method::GET, &mut None),
             Err(DecodeError::HeadTooLarge)
         ));
     }

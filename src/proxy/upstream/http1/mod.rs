@@ -135,6 +135,7 @@ pub async fn send(
         request_done: false,
         write_failed: None,
         method,
+        recycled: None,
     };
     let answered = poll_fn(|cx| exchange.poll(cx)).await?;
     Ok(answered.into_response(core, host))
@@ -156,6 +157,8 @@ struct Exchange {
     /// Writing failed after part of the request went out; the upstream may still answer.
     write_failed: Option<io::Error>,
     method: Method,
+    /// The request's header map once it has been sent, for the response's headers.
+    recycled: Option<http::HeaderMap>,
 }
 
 /// A response head, and the connection its body is to be read from.
@@ -182,7 +185,9 @@ impl Exchange {
         }
         let conn = self.conn.as_mut().expect("polled after the answer");
         loop {
-            if let Some(head) = decode::parse_response(&mut conn.read_buf, &self.method)? {
+            let parsed =
+                decode::parse_response(&mut conn.read_buf, &self.method, &mut self.recycled)?;
+            if let Some(head) = parsed {
                 let mut conn = self.conn.take().expect("checked above");
                 conn.served += 1;
                 return Poll::Ready(Ok(Answered {
@@ -231,7 +236,9 @@ impl Exchange {
             // A TLS stream may hold written bytes back until flushed.
             ready!(Pin::new(&mut conn.io).poll_flush(cx))?;
             if self.body_done {
-                self.request = None;
+                if let Some((parts, _)) = self.request.take() {
+                    http1_wire::recycle(&mut self.recycled, parts.headers);
+                }
                 return Poll::Ready(Ok(()));
             }
             let (_, body) = self.request.as_mut().expect("sent once");
