@@ -221,21 +221,11 @@ pub fn compile_removals(names: &[String]) -> Result<Vec<HeaderName>, InvalidHead
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::proxy::test_support::header_map;
 
     #[test]
     fn strips_fixed_and_connection_named_headers() {
-        let mut h = map(&[
+        let mut h = header_map(&[
             ("connection", "keep-alive, x-secret"),
             ("keep-alive", "timeout=5"),
             ("x-secret", "1"),
@@ -251,7 +241,7 @@ mod tests {
 
     #[test]
     fn nominations_are_case_insensitive_across_connection_lines() {
-        let mut h = map(&[
+        let mut h = header_map(&[
             ("connection", "X-Secret"),
             ("x-secret", "1"),
             ("x-other", "2"),
@@ -283,14 +273,14 @@ mod tests {
 
     #[test]
     fn te_trailers_survives_for_grpc() {
-        let mut h = map(&[("te", "trailers, deflate")]);
+        let mut h = header_map(&[("te", "trailers, deflate")]);
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h["te"], "trailers");
     }
 
     #[test]
     fn connection_cannot_nominate_protected_headers() {
-        let mut h = map(&[
+        let mut h = header_map(&[
             (
                 "connection",
                 "x-forwarded-for, x-request-id, x-envoy-internal, host, x-other",
@@ -308,7 +298,7 @@ mod tests {
 
     #[test]
     fn upgrade_survives_when_passing_a_websocket_through() {
-        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        let mut h = header_map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["connection"], "upgrade");
@@ -339,7 +329,7 @@ mod tests {
             },
         ])
         .unwrap();
-        let mut h = map(&[("a", "1"), ("b", "old"), ("c", "old")]);
+        let mut h = header_map(&[("a", "1"), ("b", "old"), ("c", "old")]);
         apply_additions(&mut h, &adds);
         assert_eq!(h.get_all("a").iter().collect::<Vec<_>>(), ["1", "2"]);
         assert_eq!(h["b"], "old");

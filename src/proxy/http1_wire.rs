@@ -80,36 +80,29 @@ pub fn write_last_chunk(dst: &mut BytesMut, trailers: Option<&HeaderMap>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::proxy::test_support::header_map;
 
     #[test]
     fn content_length_accepts_repeats_of_one_value_only() {
         assert_eq!(
-            content_length(&headers(&[("content-length", "5")])),
+            content_length(&header_map(&[("content-length", "5")])),
             Some(5)
         );
         assert_eq!(
-            content_length(&headers(&[("content-length", "5, 5")])),
+            content_length(&header_map(&[("content-length", "5, 5")])),
             Some(5)
         );
         assert_eq!(
-            content_length(&headers(&[
+            content_length(&header_map(&[
                 ("content-length", "5"),
                 ("content-length", "6")
             ])),
             None
         );
-        assert_eq!(content_length(&headers(&[("content-length", "x")])), None);
+        assert_eq!(
+            content_length(&header_map(&[("content-length", "x")])),
+            None
+        );
     }
 
     #[test]
@@ -117,7 +110,7 @@ mod tests {
         let mut dst = BytesMut::new();
         write_chunk(&mut dst, b"hello world, 26 bytes long");
         write_chunk(&mut dst, b"");
-        write_last_chunk(&mut dst, Some(&headers(&[("grpc-status", "0")])));
+        write_last_chunk(&mut dst, Some(&header_map(&[("grpc-status", "0")])));
         assert_eq!(
             &dst[..],
             b"1A\r\nhello world, 26 bytes long\r\n0\r\ngrpc-status: 0\r\n\r\n"

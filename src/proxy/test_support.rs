@@ -1,4 +1,4 @@
-//! Model values for unit tests, with Envoy's defaults.
+//! Model values for unit tests, with Envoy's defaults, and small builders they share.
 
 use std::time::Duration;
 
@@ -36,4 +36,16 @@ pub fn hcm_config(use_remote_address: bool) -> HttpConnectionManager {
         normalize_path: false,
         merge_slashes: false,
     }
+}
+
+/// A header map from `(name, value)` pairs, repeats kept in order.
+pub fn header_map(pairs: &[(&str, &str)]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
 }

@@ -79,21 +79,11 @@ pub fn write_head(dst: &mut BytesMut, method: &Method, target: &str, headers: &H
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::proxy::test_support::header_map;
 
     #[test]
     fn framing_follows_hyper_client_rules() {
-        let mut h = headers(&[("transfer-encoding", "chunked")]);
+        let mut h = header_map(&[("transfer-encoding", "chunked")]);
         assert_eq!(
             body_framing(&Method::POST, &mut h, true, Some(0)),
             BodyFraming::Length(0)
@@ -103,34 +93,34 @@ mod tests {
             "an empty body is not chunked"
         );
 
-        let mut h = headers(&[("content-length", "10")]);
+        let mut h = header_map(&[("content-length", "10")]);
         assert_eq!(
             body_framing(&Method::POST, &mut h, false, None),
             BodyFraming::Length(10)
         );
 
-        let mut h = headers(&[]);
+        let mut h = header_map(&[]);
         assert_eq!(
             body_framing(&Method::PUT, &mut h, false, Some(7)),
             BodyFraming::Length(7)
         );
         assert_eq!(h[CONTENT_LENGTH], "7");
 
-        let mut h = headers(&[]);
+        let mut h = header_map(&[]);
         assert_eq!(
             body_framing(&Method::POST, &mut h, false, None),
             BodyFraming::Chunked
         );
         assert_eq!(h[TRANSFER_ENCODING], "chunked");
 
-        let mut h = headers(&[]);
+        let mut h = header_map(&[]);
         assert_eq!(
             body_framing(&Method::GET, &mut h, false, None),
             BodyFraming::Length(0)
         );
         assert!(h.is_empty());
 
-        let mut h = headers(&[("transfer-encoding", "gzip"), ("content-length", "3")]);
+        let mut h = header_map(&[("transfer-encoding", "gzip"), ("content-length", "3")]);
         assert_eq!(
             body_framing(&Method::POST, &mut h, false, None),
             BodyFraming::Chunked
@@ -147,7 +137,7 @@ mod tests {
             &mut dst,
             &Method::GET,
             "/a?b=1",
-            &headers(&[("host", "x"), ("accept", "*/*"), ("accept", "text/plain")]),
+            &header_map(&[("host", "x"), ("accept", "*/*"), ("accept", "text/plain")]),
         );
         assert_eq!(
             &dst[..],
