@@ -70,7 +70,10 @@ where
             return Ok(Served::Closed);
         };
         stream.answered();
-        let keep_alive = facts.keep_alive && !*conn.drain.borrow();
+        // The drain signal only ever turns on, so "changed" is "draining": an atomic load,
+        // where reading the value would take the channel's lock on every request.
+        let draining = !matches!(conn.drain.has_changed(), Ok(false));
+        let keep_alive = facts.keep_alive && !draining;
         if !write_response(io, &mut out, &mut recycled, response, &facts, keep_alive).await? {
             let _ = io.shutdown().await;
             return Ok(Served::Closed);
