@@ -13,9 +13,8 @@ pub mod http1;
 mod idle;
 pub mod pool;
 
-use std::sync::Arc;
-
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;

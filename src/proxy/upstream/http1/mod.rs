@@ -132,7 +132,6 @@ pub async fn send(
         framing,
         body_sent: 0,
         body_done: framing == BodyFraming::Length(0),
-        request_done: false,
         write_failed: None,
         method,
         recycled: None,
@@ -148,12 +147,12 @@ struct Exchange {
     out: BytesMut,
     written: usize,
     anything_written: bool,
-    /// The request (head kept so an unsent request can be handed back; body still to send).
+    /// The request until all of it has been written (its head kept so an unsent request can be
+    /// handed back); `None` once it is out.
     request: Option<(http::request::Parts, Body)>,
     framing: BodyFraming,
     body_sent: u64,
     body_done: bool,
-    request_done: bool,
     /// Writing failed after part of the request went out; the upstream may still answer.
     write_failed: Option<io::Error>,
     method: Method,
@@ -171,9 +170,9 @@ struct Answered {
 
 impl Exchange {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Answered, SendError>> {
-        if !self.request_done && self.write_failed.is_none() {
+        if self.request.is_some() && self.write_failed.is_none() {
             match self.poll_write_request(cx) {
-                Poll::Ready(Ok(())) => self.request_done = true,
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(SendError::Io(e))) if self.anything_written => {
                     // The upstream may have answered and closed (a 413 before the upload
                     // ended): read what it said before giving up.
@@ -193,7 +192,7 @@ impl Exchange {
                 return Poll::Ready(Ok(Answered {
                     head,
                     conn,
-                    request_complete: self.request_done,
+                    request_complete: self.request.is_none(),
                 }));
             }
             match ready!(conn.poll_read_more(cx)) {
