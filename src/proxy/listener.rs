@@ -1,19 +1,19 @@
 //! A listener: accepts TCP connections and serves HTTP/1.1 and h2c (prior knowledge) on the same
-//! port through its HTTP connection manager, until told to drain.
+//! port through its HTTP connection manager, until told to drain. How one connection is served
+//! is [`crate::proxy::downstream`]'s.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1 as hyper_http1;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::model::CodecType;
 use crate::proxy::downstream::{Connection, HeaderTimeout};
-use crate::proxy::hardening;
 use crate::proxy::hardening::watchdog::{supervise, ConnWatch, Ending};
 use crate::proxy::hcm::{ConnInfo, HcmStats, HttpConnectionManager};
 use crate::proxy::stats::{Counter, Gauge, Histogram, Store};
@@ -111,6 +111,7 @@ impl Listener {
                 codec: listener.codec,
                 max_headers: listener.max_headers,
                 max_head_bytes: hyper_buf_size(listener.max_header_list_size),
+                max_header_list_size: listener.max_header_list_size,
                 headers_timeout: listener.request_headers_timeout,
             };
             let guard = ConnectionGuard {
@@ -162,38 +163,23 @@ impl Listener {
         while connections.join_next().await.is_some() {}
     }
 
-    /// hyper's server, for HTTP/2 and for the HTTP/1.1 requests the fast path hands over.
-    fn hyper_builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // The header budget (`max_request_headers_kb`, 60 KiB by default) bounds HTTP/1 reads
-        // too: hyper answers 431 when the head does not fit its buffer.
+    /// hyper's HTTP/1 server, for the requests the fast path hands over.
+    fn hyper_builder(&self) -> hyper_http1::Builder {
+        let mut builder = hyper_http1::Builder::new();
+        // The header budget (`max_request_headers_kb`, 60 KiB by default) bounds HTTP/1 heads
+        // too: hyper answers 431 past it. Both limits: the buffer's alone lets a head through
+        // when one read brings all of it into a buffer grown earlier on the connection.
         builder
-            .http1()
             .timer(TokioTimer::new())
             .max_headers(self.max_headers)
             .max_buf_size(hyper_buf_size(self.max_header_list_size))
+            .max_header_size(hyper_buf_size(self.max_header_list_size))
             .header_read_timeout(self.request_headers_timeout)
             // One flattened write per response instead of writev(head, body): measured ~6% more
             // requests/s for typical small responses (bench/proxy.sh, interleaved A/B); large
             // bodies pay one memcpy per chunk, cheap next to a syscall.
             .writev(false);
-        // The same header budget on HTTP/2 (h2 answers 431 past it; its own default is 16 MiB,
-        // which would make its CONTINUATION cap meaningless), and explicit flood limits: see
-        // `hardening` for why each value.
         builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(self.max_header_list_size)
-            .max_concurrent_streams(hardening::H2_MAX_CONCURRENT_STREAMS)
-            .max_pending_accept_reset_streams(hardening::H2_MAX_PENDING_ACCEPT_RESET_STREAMS)
-            .max_local_error_reset_streams(hardening::H2_MAX_LOCAL_ERROR_RESET_STREAMS)
-            .keep_alive_interval(hardening::H2_KEEP_ALIVE_INTERVAL)
-            .keep_alive_timeout(hardening::H2_KEEP_ALIVE_TIMEOUT);
-        match self.codec {
-            CodecType::Auto => builder,
-            CodecType::Http1 => builder.http1_only(),
-            CodecType::Http2 => builder.http2_only(),
-        }
     }
 }
 

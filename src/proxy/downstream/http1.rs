@@ -108,7 +108,7 @@ where
     // `request_headers_timeout` (the wait for the first request is the watchdog's).
     let mut head_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        match request::parse(buf, conn.max_headers, recycled) {
+        match request::parse(buf, conn.max_headers, conn.max_head_bytes, recycled) {
             Head::Request(request, facts) => return Ok(Next::Request(request, facts)),
             Head::HandOver => return Ok(Next::HandOver),
             // hyper refuses it (431).

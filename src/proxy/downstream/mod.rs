@@ -1,8 +1,9 @@
 //! Serving one downstream connection. HTTP/1.1 requests of the common shape (no body, no
-//! upgrade, no `Expect`) are read and answered by our own fast path ([`http1`]); anything
-//! else — HTTP/2 (h2c prior knowledge, or ALPN over TLS), a request with a body, an upgrade,
-//! a head the fast path will not parse — is hyper's: the fast path stops at that request's
-//! boundary and hands hyper the connection with what it has read of it ([`prefixed`]).
+//! upgrade, no `Expect`) are read and answered by our own fast path ([`http1`]); any other
+//! HTTP/1 request — one with a body, an upgrade, a head the fast path will not parse — is
+//! hyper's: the fast path stops at that request's boundary and hands hyper the connection
+//! with what it has read of it ([`prefixed`]). A connection that opens with the HTTP/2
+//! preface (h2c prior knowledge, or h2 over TLS) is served on the h2 crate ([`http2`]).
 //!
 //! Why: hyper's server spent about a quarter of the proxy's instructions on each HTTP/1.1
 //! request (its dispatcher, a boxed service future copied whole, its I/O wrappers), and the
@@ -12,6 +13,7 @@
 //! which of the two answered.
 
 mod http1;
+mod http2;
 mod prefixed;
 mod request;
 mod response;
@@ -23,9 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use hyper::server::conn::http1 as hyper_http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
@@ -54,13 +56,15 @@ pub struct Connection {
     pub protocol: Arc<AtomicU8>,
     /// The listener's drain signal (true once draining).
     pub drain: watch::Receiver<bool>,
-    /// hyper, configured by the listener, for what the fast path hands over.
-    pub hyper: Arc<auto::Builder<TokioExecutor>>,
+    /// hyper, configured by the listener, for the HTTP/1 requests the fast path hands over.
+    pub hyper: Arc<hyper_http1::Builder>,
     pub codec: CodecType,
     /// Headers per request (`max_headers_count`).
     pub max_headers: usize,
-    /// The longest request head (`max_request_headers_kb`).
+    /// The longest HTTP/1 request head (`max_request_headers_kb`, at least hyper's 8 KiB).
     pub max_head_bytes: usize,
+    /// HTTP/2's header budget (`max_request_headers_kb`).
+    pub max_header_list_size: u32,
     pub headers_timeout: Option<Duration>,
 }
 
@@ -76,13 +80,16 @@ impl Connection {
                 http1::Served::Closed => return Ok(()),
                 http1::Served::HandOver => {}
             }
+            if self.codec == CodecType::Http1 || !starts_http2(&mut io, &mut buf).await? {
+                return self.serve_with_hyper(Prefixed::new(buf, io)).await;
+            }
         }
-        self.serve_with_hyper(Prefixed::new(buf, io)).await
+        http2::serve(&self, Prefixed::new(buf, io)).await
     }
 
-    /// hyper serves the rest of the connection. HTTP/1 request framing is checked before
-    /// hyper parses it (ambiguous lengths, see [`Framed`]); on the drain signal hyper finishes
-    /// what is in flight and closes.
+    /// hyper serves the rest of an HTTP/1 connection. Request framing is checked before hyper
+    /// parses it (ambiguous lengths, see [`Framed`]); on the drain signal hyper finishes what
+    /// is in flight and closes.
     async fn serve_with_hyper<IO>(self, io: IO) -> Result<(), ConnError>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -99,9 +106,7 @@ impl Connection {
             // Dropped unanswered when the client resets the stream (hyper drops this future,
             // and with it the upstream request): that is what the reset guard counts.
             let stream = StreamGuard::new(watch.clone());
-            // Boxed: the request's future is several kilobytes, and on HTTP/2 hyper moves
-            // it whole into a task of its own (copied about five times on the way); a box
-            // moves as a pointer. h2c +7 % requests/s, HTTP/1.1 unchanged (README).
+            // Boxed: the request's future is several kilobytes; a box moves as a pointer.
             Box::pin(async move {
                 let response = hcm.handle(req.map(body::boxed), info).await;
                 stream.answered();
@@ -110,13 +115,14 @@ impl Connection {
         });
         let mut connection = pin!(self
             .hyper
-            .serve_connection_with_upgrades(TokioIo::new(Framed::new(io)), service));
+            .serve_connection(TokioIo::new(Framed::new(io)), service)
+            .with_upgrades());
         let mut drain = self.drain.clone();
         let mut drained = pin!(drain.wait_for(|draining| *draining));
         let mut draining = false;
         loop {
             tokio::select! {
-                result = connection.as_mut() => return result,
+                result = connection.as_mut() => return result.map_err(Into::into),
                 _ = drained.as_mut(), if !draining => {
                     draining = true;
                     connection.as_mut().graceful_shutdown();
@@ -124,4 +130,22 @@ impl Connection {
             }
         }
     }
+}
+
+/// The client connection preface every HTTP/2 connection opens with (RFC 9113 §3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether what the fast path handed over is the HTTP/2 preface, reading until the bytes
+/// decide it.
+async fn starts_http2<IO>(io: &mut IO, buf: &mut BytesMut) -> std::io::Result<bool>
+where
+    IO: AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    while buf.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(buf) {
+        if io.read_buf(buf).await? == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(buf.starts_with(HTTP2_PREFACE))
 }

@@ -41,9 +41,15 @@ pub struct RequestFacts {
     pub te_trailers: bool,
 }
 
-/// Parses the request at the front of `buf`, taking at most `max_headers` headers, into the
-/// `recycled` header map if there is one (see [`http1_wire::header_map`]).
-pub fn parse(buf: &mut BytesMut, max_headers: usize, recycled: &mut Option<HeaderMap>) -> Head {
+/// Parses the request at the front of `buf`, taking at most `max_headers` headers in at most
+/// `max_head_bytes`, into the `recycled` header map if there is one (see
+/// [`http1_wire::header_map`]).
+pub fn parse(
+    buf: &mut BytesMut,
+    max_headers: usize,
+    max_head_bytes: usize,
+    recycled: &mut Option<HeaderMap>,
+) -> Head {
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     let limit = max_headers.min(MAX_HEADERS);
@@ -53,6 +59,8 @@ pub fn parse(buf: &mut BytesMut, max_headers: usize, recycled: &mut Option<Heade
         &mut storage[..limit],
     );
     let len = match parsed {
+        // Too long, however fast it arrived: hyper answers 431.
+        Ok(httparse::Status::Complete(len)) if len > max_head_bytes => return Head::HandOver,
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Head::Partial,
         Err(_) => return Head::HandOver,
@@ -149,7 +157,7 @@ mod tests {
 
     fn parse_str(raw: &str) -> (Head, BytesMut) {
         let mut buf = BytesMut::from(raw);
-        let head = parse(&mut buf, 100, &mut None);
+        let head = parse(&mut buf, 100, 64 * 1024, &mut None);
         (head, buf)
     }
 
@@ -219,12 +227,33 @@ mod tests {
         }
         raw.push_str("\r\n");
         let mut buf = BytesMut::from(raw.as_str());
-        assert!(matches!(parse(&mut buf, 3, &mut None), Head::HandOver));
+        assert!(matches!(
+            parse(&mut buf, 3, 64 * 1024, &mut None),
+            Head::HandOver
+        ));
         let mut recycled = Some(HeaderMap::new());
         assert!(matches!(
-            parse(&mut buf, 100, &mut recycled),
+            parse(&mut buf, 100, 64 * 1024, &mut recycled),
             Head::Request(..)
         ));
         assert!(recycled.is_none(), "the recycled map was used");
+    }
+
+    #[test]
+    fn a_head_longer_than_allowed_goes_to_hyper_even_when_complete() {
+        let raw = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
+            "x".repeat(2000)
+        );
+        let mut buf = BytesMut::from(raw.as_str());
+        assert!(matches!(
+            parse(&mut buf, 100, 1024, &mut None),
+            Head::HandOver
+        ));
+        assert_eq!(buf.len(), raw.len(), "left for hyper, which answers 431");
+        assert!(matches!(
+            parse(&mut buf, 100, 4096, &mut None),
+            Head::Request(..)
+        ));
     }
 }

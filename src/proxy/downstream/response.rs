@@ -138,7 +138,7 @@ pub fn write_head(
     };
     if !wrote_date {
         out.put_slice(b"date: ");
-        with_date(|date| out.put_slice(date));
+        with_date(|date| out.put_slice(date.as_bytes()));
         out.put_slice(b"\r\n");
     }
     out.put_slice(b"\r\n");
@@ -160,19 +160,26 @@ fn no_body_status(status: StatusCode) -> bool {
 }
 
 /// The IMF-fixdate of now, formatted once a second per thread.
-fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+fn with_date<R>(f: impl FnOnce(&HeaderValue) -> R) -> R {
     thread_local! {
-        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        static CACHED: RefCell<(u64, HeaderValue)> =
+            const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
     }
     let now = SystemTime::now();
     let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    CACHED.with_borrow_mut(|(at, text)| {
+    CACHED.with_borrow_mut(|(at, value)| {
         if *at != second {
             *at = second;
-            *text = httpdate::fmt_http_date(now);
+            *value = HeaderValue::try_from(httpdate::fmt_http_date(now))
+                .expect("an HTTP date is a valid header value");
         }
-        f(text.as_bytes())
+        f(value)
     })
+}
+
+/// The `date` header for a response that has none (HTTP/2): the cached value, shared.
+pub fn date_value() -> HeaderValue {
+    with_date(HeaderValue::clone)
 }
 
 #[cfg(test)]
