@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, UPGRADE};
 use http::request::Parts;
-use http::{Request, Response};
+use http::{Request, Response, Uri};
 use hyper::upgrade::OnUpgrade;
 
 use crate::config::model::HashPolicyKind;
@@ -520,13 +520,12 @@ impl Leg<'_> {
                 }
             }
         }
-        // The URI carries only the path from here on; the pool adds the host address.
-        if parts.uri.authority().is_some() {
-            if let Some(pq) = parts.uri.path_and_query() {
-                if let Ok(uri) = pq.as_str().parse() {
-                    parts.uri = uri;
-                }
-            }
+        // The URI carries only the path from here on; the pool adds the host address. (Its
+        // path is moved, not parsed again: every HTTP/2 request comes this way.)
+        if parts.uri.authority().is_some() && parts.uri.path_and_query().is_some() {
+            let mut origin_form = http::uri::Parts::default();
+            origin_form.path_and_query = std::mem::take(&mut parts.uri).into_parts().path_and_query;
+            parts.uri = Uri::from_parts(origin_form).expect("a path alone is a valid URI");
         }
     }
 
