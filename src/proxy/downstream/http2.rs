@@ -8,10 +8,12 @@
 //! machine's noise). What a client sees is hyper's behaviour, kept here: the same settings and
 //! limits ([`hardening`]), connection headers stripped from responses, a `date` header,
 //! `content-length` from a body of known size, a reset stream cancelling its request (and a
-//! closed connection all of them), keep-alive PINGs, GOAWAY on drain.
+//! closed connection all of them), keep-alive PINGs on idle connections, GOAWAY on drain.
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -48,6 +50,7 @@ where
         .handshake::<_, Bytes>(io)
         .await?;
     let mut keep_alive = h2.ping_pong().map(KeepAlive::new);
+    let mut timed_out = false;
     let mut streams = FuturesUnordered::new();
     let mut drain = conn.drain.clone();
     let mut drained = pin!(async move {
@@ -63,19 +66,27 @@ where
         }
         if let Some(alive) = keep_alive.as_mut() {
             if alive.poll_timed_out(cx).is_ready() {
-                tracing::debug!("HTTP/2 keep-alive PING unanswered; closing the connection");
                 h2.abrupt_shutdown(Reason::NO_ERROR);
                 keep_alive = None;
+                timed_out = true;
             }
         }
         let mut accepted = false;
         loop {
             match h2.poll_accept(cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
-                    streams.push(serve_stream(conn, request, respond));
+                    // A request body's frames count as activity too (see `KeepAlive`).
+                    let activity = keep_alive.as_ref().and_then(|alive| {
+                        alive.note_activity();
+                        (!request.body().is_end_stream()).then(|| alive.activity.clone())
+                    });
+                    streams.push(serve_stream(conn, request, respond, activity));
                     accepted = true;
                 }
                 Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error.into())),
+                Poll::Ready(None) if timed_out => {
+                    return Poll::Ready(Err(KeepAliveTimedOut.into()))
+                }
                 // Closed: streams still in flight lost their client with it.
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => break,
@@ -115,11 +126,12 @@ async fn serve_stream(
     conn: &Connection,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
+    activity: Option<Arc<AtomicU64>>,
 ) {
     crate::proxy::listener::note_protocol(&conn.protocol, request.version(), conn.hcm.stats());
     let stream = StreamGuard::new(conn.watch.clone());
     let content_length = http1_wire::content_length(request.headers());
-    let request = request.map(|recv| body::boxed(RecvBody::new(recv, content_length)));
+    let request = request.map(|recv| body::boxed(RecvBody::new(recv, content_length, activity)));
     // Boxed, so a stream's own future stays small: the HCM's is several kilobytes, and the
     // stream set moves each stream's future whole into its slot (inline, memcpy went from
     // 6.6 to 9.7 % of the h2c profile).
@@ -265,14 +277,27 @@ struct RecvBody {
     data_done: bool,
     /// What `content-length` says is still to come.
     remaining: Option<u64>,
+    /// The connection's keep-alive activity count, bumped per frame read.
+    activity: Option<Arc<AtomicU64>>,
 }
 
 impl RecvBody {
-    fn new(recv: RecvStream, content_length: Option<u64>) -> Self {
+    fn new(
+        recv: RecvStream,
+        content_length: Option<u64>,
+        activity: Option<Arc<AtomicU64>>,
+    ) -> Self {
         RecvBody {
             recv,
             data_done: false,
             remaining: content_length,
+            activity,
+        }
+    }
+
+    fn note_activity(&self) {
+        if let Some(activity) = &self.activity {
+            activity.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -289,6 +314,7 @@ impl http_body::Body for RecvBody {
         if !this.data_done {
             match ready!(this.recv.poll_data(cx)) {
                 Some(Ok(data)) => {
+                    this.note_activity();
                     let _ = this.recv.flow_control().release_capacity(data.len());
                     if let Some(n) = this.remaining.as_mut() {
                         *n = n.saturating_sub(data.len() as u64);
@@ -304,7 +330,10 @@ impl http_body::Body for RecvBody {
             }
         }
         match ready!(this.recv.poll_trailers(cx)) {
-            Ok(trailers) => Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t)))),
+            Ok(trailers) => {
+                this.note_activity();
+                Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))))
+            }
             Err(error) if error.reason() == Some(Reason::NO_ERROR) => Poll::Ready(None),
             Err(error) => Poll::Ready(Some(Err(error))),
         }
@@ -320,12 +349,27 @@ impl http_body::Body for RecvBody {
     }
 }
 
-/// Keep-alive: a PING every [`hardening::H2_KEEP_ALIVE_INTERVAL`]; a connection that does not
-/// answer one within [`hardening::H2_KEEP_ALIVE_TIMEOUT`] is dead and gets closed.
+/// The peer did not answer a keep-alive PING in time: the connection is presumed dead.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "HTTP/2 keep-alive PING unanswered within {:?}",
+    hardening::H2_KEEP_ALIVE_TIMEOUT
+)]
+pub struct KeepAliveTimedOut;
+
+/// Keep-alive, as hyper's server does it: after [`hardening::H2_KEEP_ALIVE_INTERVAL`] with
+/// nothing read (no request head, DATA or trailers), a PING; a connection that does not answer
+/// it within [`hardening::H2_KEEP_ALIVE_TIMEOUT`] is dead and gets closed. A busy connection is
+/// never pinged, so a client whose PONG would queue behind its own upload is not cut off.
 struct KeepAlive {
     ping: PingPong,
     timer: Pin<Box<Sleep>>,
     awaiting_pong: bool,
+    /// Frames read, counted by the connection and by request bodies (which may be read in
+    /// another task: a counter, not a clock read per frame).
+    activity: Arc<AtomicU64>,
+    /// `activity` when the timer last fired.
+    seen: u64,
 }
 
 impl KeepAlive {
@@ -334,9 +378,16 @@ impl KeepAlive {
             ping,
             timer: Box::pin(tokio::time::sleep(hardening::H2_KEEP_ALIVE_INTERVAL)),
             awaiting_pong: false,
+            activity: Arc::new(AtomicU64::new(0)),
+            seen: 0,
         }
     }
 
+    fn note_activity(&self) {
+        self.activity.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ready when a PING went unanswered.
     fn poll_timed_out(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.awaiting_pong {
             if let Poll::Ready(Ok(_)) = self.ping.poll_pong(cx) {
@@ -346,7 +397,15 @@ impl KeepAlive {
         }
         while self.timer.as_mut().poll(cx).is_ready() {
             if self.awaiting_pong {
+                tracing::debug!("HTTP/2 keep-alive PING unanswered; closing the connection");
                 return Poll::Ready(());
+            }
+            let activity = self.activity.load(Ordering::Relaxed);
+            if activity != self.seen {
+                // Something was read during the interval: not idle, no PING yet.
+                self.seen = activity;
+                self.rearm(hardening::H2_KEEP_ALIVE_INTERVAL);
+                continue;
             }
             if self.ping.send_ping(Ping::opaque()).is_err() {
                 // The connection is closing anyway.
@@ -404,5 +463,84 @@ mod tests {
         assert_eq!(reset_reason(&upstream_reset), Reason::REFUSED_STREAM);
         let io = std::io::Error::other("broken pipe");
         assert_eq!(reset_reason(&io), Reason::INTERNAL_ERROR);
+    }
+
+    /// A server connection and `KeepAlive` over an in-memory pipe, with a raw h2 client whose
+    /// connection answers PINGs only when `answer_pings` (it is polled then).
+    async fn keep_alive_pair(
+        answer_pings: bool,
+    ) -> (
+        h2::server::Connection<tokio::io::DuplexStream, Bytes>,
+        KeepAlive,
+    ) {
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let client = tokio::spawn(async move {
+            let (_send, connection) = h2::client::handshake(client_io).await.unwrap();
+            if answer_pings {
+                let _ = connection.await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        });
+        let mut server = h2::server::handshake(server_io).await.unwrap();
+        let alive = KeepAlive::new(server.ping_pong().unwrap());
+        drop(client);
+        (server, alive)
+    }
+
+    /// Drives the server connection and `alive` until a PING goes unanswered, for at most
+    /// `within` of (paused, auto-advancing) time. Returns how long that took.
+    async fn time_to_time_out(
+        server: &mut h2::server::Connection<tokio::io::DuplexStream, Bytes>,
+        alive: &mut KeepAlive,
+        within: Duration,
+    ) -> Option<Duration> {
+        let started = Instant::now();
+        let timed_out = poll_fn(|cx| {
+            let _ = server.poll_accept(cx);
+            alive.poll_timed_out(cx)
+        });
+        tokio::time::timeout(within, timed_out)
+            .await
+            .ok()
+            .map(|()| started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_pinged_and_closed_when_the_ping_goes_unanswered() {
+        let (mut server, mut alive) = keep_alive_pair(false).await;
+        let took = time_to_time_out(&mut server, &mut alive, Duration::from_secs(600)).await;
+        assert_eq!(
+            took,
+            Some(hardening::H2_KEEP_ALIVE_INTERVAL + hardening::H2_KEEP_ALIVE_TIMEOUT)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_that_answers_its_pings_stays_open() {
+        let (mut server, mut alive) = keep_alive_pair(true).await;
+        let took = time_to_time_out(&mut server, &mut alive, Duration::from_secs(600)).await;
+        assert_eq!(took, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_reading_frames_is_not_pinged() {
+        let (mut server, mut alive) = keep_alive_pair(false).await;
+        let activity = alive.activity.clone();
+        let reading = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                activity.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        // Nothing answers PINGs, yet no PING is sent while frames keep arriving.
+        let took = time_to_time_out(&mut server, &mut alive, Duration::from_secs(600)).await;
+        assert_eq!(took, None);
+        reading.abort();
+        // Once they stop, the connection is idle: pinged, and closed unanswered.
+        let took = time_to_time_out(&mut server, &mut alive, Duration::from_secs(600)).await;
+        assert!(took.is_some_and(
+            |t| t <= 2 * hardening::H2_KEEP_ALIVE_INTERVAL + hardening::H2_KEEP_ALIVE_TIMEOUT
+        ));
     }
 }

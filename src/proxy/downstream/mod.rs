@@ -80,8 +80,13 @@ impl Connection {
                 http1::Served::Closed => return Ok(()),
                 http1::Served::HandOver => {}
             }
-            if self.codec == CodecType::Http1 || !starts_http2(&mut io, &mut buf).await? {
+            if self.codec == CodecType::Http1 {
                 return self.serve_with_hyper(Prefixed::new(buf, io)).await;
+            }
+            match self.opening(&mut io, &mut buf).await? {
+                Opening::Http2 => {}
+                Opening::Http1 => return self.serve_with_hyper(Prefixed::new(buf, io)).await,
+                Opening::Closed => return Ok(()),
             }
         }
         http2::serve(&self, Prefixed::new(buf, io)).await
@@ -135,17 +140,35 @@ impl Connection {
 /// The client connection preface every HTTP/2 connection opens with (RFC 9113 §3.4).
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Whether what the fast path handed over is the HTTP/2 preface, reading until the bytes
-/// decide it.
-async fn starts_http2<IO>(io: &mut IO, buf: &mut BytesMut) -> std::io::Result<bool>
-where
-    IO: AsyncRead + Unpin,
-{
-    use tokio::io::AsyncReadExt;
-    while buf.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(buf) {
-        if io.read_buf(buf).await? == 0 {
-            return Ok(false);
+/// What the bytes the fast path handed over open.
+enum Opening {
+    Http2,
+    Http1,
+    /// The client went away, or the listener drained, before the bytes decided it.
+    Closed,
+}
+
+impl Connection {
+    /// Whether what the fast path handed over is the HTTP/2 preface, reading until the bytes
+    /// decide it (or the listener drains: a client stalled inside a preface is idle).
+    async fn opening<IO>(&self, io: &mut IO, buf: &mut BytesMut) -> std::io::Result<Opening>
+    where
+        IO: AsyncRead + Unpin,
+    {
+        use tokio::io::AsyncReadExt;
+        let mut drain = self.drain.clone();
+        while buf.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(buf) {
+            tokio::select! {
+                read = io.read_buf(buf) => if read? == 0 {
+                    return Ok(Opening::Closed);
+                },
+                _ = drain.wait_for(|draining| *draining) => return Ok(Opening::Closed),
+            }
         }
+        Ok(if buf.starts_with(HTTP2_PREFACE) {
+            Opening::Http2
+        } else {
+            Opening::Http1
+        })
     }
-    Ok(buf.starts_with(HTTP2_PREFACE))
 }

@@ -2,8 +2,11 @@
 //! through the cluster's pool under the route timeout, and turn failures into Envoy's local
 //! replies, response flags and stats.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, UPGRADE};
@@ -228,13 +231,22 @@ impl Leg<'_> {
             // the first to end the wait.
             let idle_first = self.idle.is_some_and(|i| try_limit.is_none_or(|l| i < l));
             let limit = if idle_first { self.idle } else { try_limit };
-            let send = cluster.upstream.send(&host, http2, request);
-            let result = match limit {
-                // From `started`, already read: the timer needs no clock read of its own.
-                Some(t) => tokio::time::timeout_at((started + t).into(), send)
-                    .await
-                    .map_err(|_| ()),
-                None => Ok(send.await),
+            // Polled where it is built: `timeout_at` would move it twice (into the wrapper,
+            // then into this future's state), writing kilobytes of cold memory per request.
+            let result = {
+                let mut send = pin!(cluster.upstream.send(&host, http2, request));
+                match limit {
+                    Some(t) => {
+                        // From `started`, already read: the timer needs no clock read of its own.
+                        let mut timer = pin!(tokio::time::sleep_until((started + t).into()));
+                        poll_fn(|cx| match send.as_mut().poll(cx) {
+                            Poll::Ready(answer) => Poll::Ready(Ok(answer)),
+                            Poll::Pending => timer.as_mut().poll(cx).map(|()| Err(())),
+                        })
+                        .await
+                    }
+                    None => Ok(send.await),
+                }
             };
             // Only a timed-out attempt asks whether the route's whole timeout has passed.
             let overall_expired = result.is_err() && deadline.is_some_and(|d| Instant::now() >= d);
