@@ -49,10 +49,7 @@ where
     let mut recycled = None;
     // The listener's drain signal, watched while waiting for a request: an idle connection
     // closes at once; one with a request in flight answers it with `connection: close`.
-    let mut drain = conn.drain.clone();
-    let mut drained = pin!(async move {
-        let _ = drain.wait_for(|draining| *draining).await;
-    });
+    let mut drained = pin!(conn.drained());
     loop {
         let next = read_request(conn, io, buf, &mut recycled, drained.as_mut()).await?;
         let (request, facts) = match next {
@@ -64,7 +61,7 @@ where
         let stream = StreamGuard::new(conn.watch.clone());
         // Built in place in this task's future: no box, no copy of the HCM's large future.
         let handling = pin!(conn.hcm.handle(request, conn.info));
-        let Some(response) = answer_or_client_gone(handling, io, buf, conn.max_head_bytes).await
+        let Some(response) = answer_or_client_gone(handling, io, buf, conn.max_head_bytes()).await
         else {
             // The client went away first: dropping the HCM's future cancels the request.
             return Ok(Served::Closed);
@@ -108,11 +105,11 @@ where
     // `request_headers_timeout` (the wait for the first request is the watchdog's).
     let mut head_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        match request::parse(buf, conn.max_headers, conn.max_head_bytes, recycled) {
+        match request::parse(buf, conn.max_headers, conn.max_head_bytes(), recycled) {
             Head::Request(request, facts) => return Ok(Next::Request(request, facts)),
             Head::HandOver => return Ok(Next::HandOver),
             // hyper refuses it (431).
-            Head::Partial if buf.len() > conn.max_head_bytes => return Ok(Next::HandOver),
+            Head::Partial if buf.len() > conn.max_head_bytes() => return Ok(Next::HandOver),
             Head::Partial => {}
         }
         if !buf.is_empty() && head_timer.is_none() {

@@ -21,16 +21,17 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::server::SendResponse;
 use h2::{Ping, PingPong, Reason, RecvStream, SendStream};
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TE, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use http::header::{CONTENT_LENGTH, DATE};
+use http::{HeaderValue, Request, Response};
 use http_body::{Body as _, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
-use super::{ConnError, Connection};
+use super::{causes, ConnError, Connection};
 use crate::proxy::body::{self, Body};
 use crate::proxy::hardening;
 use crate::proxy::hardening::watchdog::StreamGuard;
+use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::http1_wire;
 
 // hyper's server defaults, which our HTTP/2 listeners have always had: windows larger than the
@@ -52,10 +53,7 @@ where
     let mut keep_alive = h2.ping_pong().map(KeepAlive::new);
     let mut timed_out = false;
     let mut streams = FuturesUnordered::new();
-    let mut drain = conn.drain.clone();
-    let mut drained = pin!(async move {
-        let _ = drain.wait_for(|draining| *draining).await;
-    });
+    let mut drained = pin!(conn.drained());
     let mut draining = false;
     poll_fn(|cx| {
         // Streams first: what they send, the connection writes below.
@@ -152,7 +150,10 @@ async fn serve_stream(
     };
     stream.answered();
     let (mut parts, body) = response.into_parts();
-    strip_connection_headers(&mut parts.headers);
+    // Connection-specific headers are illegal in HTTP/2 (RFC 9113 §8.2.2), and h2 refuses a
+    // response carrying one: the hop-by-hop rule every hop applies, once more after the
+    // route's response mutations.
+    strip_hop_by_hop(&mut parts.headers, false);
     if !parts.headers.contains_key(DATE) {
         parts.headers.insert(DATE, super::response::date_value());
     }
@@ -170,24 +171,6 @@ async fn serve_stream(
         Err(error) => {
             tracing::debug!(%error, "sending a response head failed");
             respond.send_reset(Reason::INTERNAL_ERROR);
-        }
-    }
-}
-
-/// Connection-specific headers are illegal in HTTP/2 (RFC 9113 §8.2.2): an HTTP/1 upstream's
-/// `connection`, `keep-alive`, `transfer-encoding`... are dropped, with the headers
-/// `connection` names.
-fn strip_connection_headers(headers: &mut HeaderMap) {
-    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    for name in [KEEP_ALIVE, PROXY_CONNECTION, TRANSFER_ENCODING, UPGRADE, TE] {
-        headers.remove(name);
-    }
-    if let Some(listed) = headers.remove(CONNECTION) {
-        if let Ok(listed) = listed.to_str() {
-            for name in listed.split(',') {
-                headers.remove(name.trim());
-            }
         }
     }
 }
@@ -260,14 +243,9 @@ async fn send_body(mut sending: SendStream<Bytes>, mut body: Body) {
 /// The reason a stream is reset with when its body fails: an HTTP/2 reason found in the
 /// error's chain (an upstream's reset, say), else `INTERNAL_ERROR`.
 fn reset_reason(error: &(dyn std::error::Error + 'static)) -> Reason {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if let Some(reason) = e.downcast_ref::<h2::Error>().and_then(h2::Error::reason) {
-            return reason;
-        }
-        source = e.source();
-    }
-    Reason::INTERNAL_ERROR
+    causes::<h2::Error>(error)
+        .find_map(h2::Error::reason)
+        .unwrap_or(Reason::INTERNAL_ERROR)
 }
 
 /// A request body: DATA frames, whose flow-control window is given back as they are read,
@@ -355,7 +333,7 @@ impl http_body::Body for RecvBody {
     "HTTP/2 keep-alive PING unanswered within {:?}",
     hardening::H2_KEEP_ALIVE_TIMEOUT
 )]
-pub struct KeepAliveTimedOut;
+struct KeepAliveTimedOut;
 
 /// Keep-alive, as hyper's server does it: after [`hardening::H2_KEEP_ALIVE_INTERVAL`] with
 /// nothing read (no request head, DATA or trailers), a PING; a connection that does not answer
@@ -432,25 +410,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connection_specific_headers_and_the_ones_connection_names_are_dropped() {
-        let mut headers = HeaderMap::new();
+    fn a_response_is_left_with_no_header_h2_refuses() {
+        let mut headers = http::HeaderMap::new();
         for (name, value) in [
             ("connection", "close, x-hop"),
             ("x-hop", "1"),
             ("keep-alive", "timeout=5"),
             ("transfer-encoding", "chunked"),
             ("upgrade", "websocket"),
-            ("te", "trailers"),
+            ("te", "gzip"),
             ("proxy-connection", "keep-alive"),
             ("x-kept", "1"),
         ] {
             headers.insert(
-                HeaderName::from_static(name),
+                http::HeaderName::from_static(name),
                 HeaderValue::from_static(value),
             );
         }
-        strip_connection_headers(&mut headers);
-        let left: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
+        strip_hop_by_hop(&mut headers, false);
+        let left: Vec<_> = headers.keys().map(http::HeaderName::as_str).collect();
         assert_eq!(left, ["x-kept"]);
     }
 

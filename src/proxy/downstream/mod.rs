@@ -19,6 +19,7 @@ mod request;
 mod response;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
@@ -61,14 +62,39 @@ pub struct Connection {
     pub codec: CodecType,
     /// Headers per request (`max_headers_count`).
     pub max_headers: usize,
-    /// The longest HTTP/1 request head (`max_request_headers_kb`, at least hyper's 8 KiB).
-    pub max_head_bytes: usize,
-    /// HTTP/2's header budget (`max_request_headers_kb`).
+    /// The header budget (`max_request_headers_kb`): HTTP/2's header list, and HTTP/1's head
+    /// ([`Connection::max_head_bytes`]).
     pub max_header_list_size: u32,
     pub headers_timeout: Option<Duration>,
 }
 
+/// The longest HTTP/1 request head for a header budget: the budget, at least hyper's minimum
+/// read buffer of 8 KiB.
+pub fn http1_head_limit(max_header_list_size: u32) -> usize {
+    (max_header_list_size as usize).max(8192)
+}
+
+/// The first error of type `T` in `error`'s chain of causes, and the ones after it.
+pub fn causes<'e, T: std::error::Error + 'static>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e T> {
+    std::iter::successors(Some(error), |e| e.source()).filter_map(|e| e.downcast_ref::<T>())
+}
+
 impl Connection {
+    /// The longest HTTP/1 request head the fast path parses; past it, hyper answers 431.
+    fn max_head_bytes(&self) -> usize {
+        http1_head_limit(self.max_header_list_size)
+    }
+
+    /// Ready once the listener drains (at once if it already is).
+    fn drained(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut drain = self.drain.clone();
+        async move {
+            let _ = drain.wait_for(|draining| *draining).await;
+        }
+    }
+
     /// Serves the connection until it closes.
     pub async fn serve<IO>(self, mut io: IO) -> Result<(), ConnError>
     where
@@ -122,8 +148,7 @@ impl Connection {
             .hyper
             .serve_connection(TokioIo::new(Framed::new(io)), service)
             .with_upgrades());
-        let mut drain = self.drain.clone();
-        let mut drained = pin!(drain.wait_for(|draining| *draining));
+        let mut drained = pin!(self.drained());
         let mut draining = false;
         loop {
             tokio::select! {
@@ -156,13 +181,13 @@ impl Connection {
         IO: AsyncRead + Unpin,
     {
         use tokio::io::AsyncReadExt;
-        let mut drain = self.drain.clone();
+        let mut drained = pin!(self.drained());
         while buf.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(buf) {
             tokio::select! {
                 read = io.read_buf(buf) => if read? == 0 {
                     return Ok(Opening::Closed);
                 },
-                _ = drain.wait_for(|draining| *draining) => return Ok(Opening::Closed),
+                _ = drained.as_mut() => return Ok(Opening::Closed),
             }
         }
         Ok(if buf.starts_with(HTTP2_PREFACE) {
