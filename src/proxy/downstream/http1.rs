@@ -71,6 +71,8 @@ where
         // where reading the value would take the channel's lock on every request.
         let draining = !matches!(conn.drain.has_changed(), Ok(false));
         let keep_alive = facts.keep_alive && !draining;
+        // The answer goes out with the others of this turn (see `wake_at_turn_end`).
+        super::turn_end().await;
         if !write_response(io, &mut out, &mut recycled, response, &facts, keep_alive).await? {
             let _ = io.shutdown().await;
             return Ok(Served::Closed);

@@ -27,7 +27,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
-use super::{causes, ConnError, Connection};
+use super::{causes, wake_at_turn_end, ConnError, Connection};
 use crate::proxy::body::{self, Body};
 use crate::proxy::hardening;
 use crate::proxy::hardening::watchdog::StreamGuard;
@@ -55,9 +55,19 @@ where
     let mut streams = FuturesUnordered::new();
     let mut drained = pin!(conn.drained());
     let mut draining = false;
+    let mut at_turn_end = false;
     poll_fn(|cx| {
         // Streams first: what they send, the connection writes below.
         while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {}
+        // The connection itself (reading frames, writing what the streams queued) waits for
+        // the end of the worker's turn, so that the answers of all connections go out
+        // together (see `wake_at_turn_end`).
+        if !at_turn_end {
+            at_turn_end = true;
+            wake_at_turn_end(cx);
+            return Poll::Pending;
+        }
+        at_turn_end = false;
         if !draining && drained.as_mut().poll(cx).is_ready() {
             draining = true;
             h2.graceful_shutdown();
