@@ -2,11 +2,14 @@
 //! request under a [`StreamGuard`], so a connection can be closed for what it does across
 //! requests — stalling before its first request, or resetting most of its streams early.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use super::resets::PrematureResets;
@@ -143,11 +146,61 @@ where
             };
         }
     };
-    tokio::select! {
-        result = connection => Ending::Finished(result),
-        () = first_request_deadline => Ending::HeadersTimeout,
-        () = watch.abort.notified() => Ending::TooManyPrematureResets,
-        () = idle => Ending::IdleTimeout,
+    let guards = async {
+        tokio::select! {
+            biased;
+            () = watch.abort.notified() => Ending::TooManyPrematureResets,
+            () = first_request_deadline => Ending::HeadersTimeout,
+            () = idle => Ending::IdleTimeout,
+        }
+    };
+    // The guards are polled only when one of them has been woken, not on every turn of the
+    // connection (several per request): polling their timers and notification each time cost
+    // about 800 instructions per HTTP/1.1 request.
+    let mut connection = pin!(connection);
+    let mut guards = pin!(guards);
+    let guards_woken = Arc::new(GuardsWoken::default());
+    let guards_waker = Waker::from(guards_woken.clone());
+    poll_fn(|cx| {
+        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+            return Poll::Ready(Ending::Finished(result));
+        }
+        guards_woken.task.register(cx.waker());
+        if guards_woken.woken.swap(false, Ordering::AcqRel) {
+            return guards
+                .as_mut()
+                .poll(&mut Context::from_waker(&guards_waker));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The waker the connection's guards are polled with: it notes that one of them was woken,
+/// and wakes the connection's task.
+struct GuardsWoken {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Default for GuardsWoken {
+    fn default() -> Self {
+        GuardsWoken {
+            // So that the first poll polls them, and arms their timers.
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        }
+    }
+}
+
+impl Wake for GuardsWoken {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
     }
 }
 
