@@ -88,6 +88,26 @@ mod tests {
     use crate::proxy::test_support::header_map;
 
     #[test]
+    fn a_recycled_map_is_reused_as_it_is_when_the_parsed_headers_fit() {
+        let mut recycled = Some(HeaderMap::with_capacity(12));
+        let capacity = recycled.as_ref().unwrap().capacity();
+        let map = super::header_map(&mut recycled, 10);
+        assert!(recycled.is_none(), "the recycled map was taken");
+        assert!(map.is_empty());
+        assert_eq!(
+            map.capacity(),
+            capacity,
+            "not grown for additions it may never need"
+        );
+
+        // Too small for the parsed headers themselves: grown to fit them.
+        let mut recycled = Some(HeaderMap::with_capacity(4));
+        assert!(super::header_map(&mut recycled, 20).capacity() >= 20);
+        // None to recycle: a fresh map with room for the proxy's additions too.
+        assert!(super::header_map(&mut None, 5).capacity() >= 5 + ADDED_HEADERS);
+    }
+
+    #[test]
     fn content_length_accepts_repeats_of_one_value_only() {
         assert_eq!(
             content_length(&header_map(&[("content-length", "5")])),
