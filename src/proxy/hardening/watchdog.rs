@@ -155,8 +155,8 @@ where
         }
     };
     // The guards are polled only when one of them has been woken, not on every turn of the
-    // connection (several per request): polling their timers and notification each time cost
-    // about 800 instructions per HTTP/1.1 request.
+    // connection (several per request): polled each time, with `select!`'s random start, they
+    // cost 1.6k instructions per HTTP/1.1 request (callgrind: 29.3k -> 27.7k).
     let mut connection = pin!(connection);
     let mut guards = pin!(guards);
     let guards_woken = Arc::new(GuardsWoken::default());
