@@ -52,7 +52,7 @@ http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$NGINX_H2 http2;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
-nginx -c "$WORK/nginx.conf" & PIDS+=($!)
+nginx -c "$WORK/nginx.conf" & PIDS+=($!); NGINX_PID=$!
 
 cat > "$WORK/haproxy.cfg" <<CONF
 global
@@ -73,7 +73,7 @@ backend be
   http-reuse always
   server s1 127.0.0.1:$BACKEND
 CONF
-haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!)
+haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!); HAPROXY_PID=$!
 
 # meshsim with the equivalent config: no request-id generation and no access log, as Envoy's
 # benchmarking guide asks of Envoy (nginx and haproxy do neither here).
@@ -97,29 +97,60 @@ static_resources:
     load_assignment: {cluster_name: backend, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $BACKEND}}}}]}]}
 admin: {address: {socket_address: {address: 127.0.0.1, port_value: 18009}}}
 CONF
-"$MESHSIM" proxy -c "$WORK/meshsim.yaml" --concurrency 1 -l error & PIDS+=($!)
+"$MESHSIM" proxy -c "$WORK/meshsim.yaml" --concurrency 1 -l error & PIDS+=($!); MESHSIM_PID=$!
 
 for port in $BACKEND $MESH $NGINX_H1 $NGINX_H2 $HAPROXY_H1 $HAPROXY_H2; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
 RESULTS="$WORK/results.tsv"
+# Besides requests/s and latency, each run reports two per-request figures that explain them on
+# a machine the proxy shares with its client and backend: the proxy's CPU time (user + system,
+# its worker processes' from /proc), and how often the load generator went to sleep waiting for
+# an answer (its voluntary context switches), each sleep being a wake-up the proxy pays for.
+proxy_pids() { # name: the processes doing the proxying (nginx's workers, not its master)
+  case $1 in
+    meshsim) echo "$MESHSIM_PID" ;;
+    haproxy) echo "$HAPROXY_PID" ;;
+    nginx) ps -o pid= --ppid "$NGINX_PID" ;;
+  esac
+}
+cpu_ticks() { # name: user + system clock ticks of the proxy's processes
+  local total=0 pid
+  for pid in $(proxy_pids "$1"); do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  echo "$total"
+}
+# Runs a load generator; its output on stdout, its voluntary context switches on fd 3.
+measured() {
+  python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stderr=subprocess.STDOUT)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw, file=sys.stderr)' "$@" 2>&3
+}
+per_request() { # ticks-before ticks-after sleeps requests/s
+  python3 -c 'import os, sys
+t0, t1, sleeps, rps = map(float, sys.argv[1:5]); n = rps * float(sys.argv[5])
+print("%.2f\t%.3f" % ((t1 - t0) / os.sysconf("SC_CLK_TCK") / n * 1e6, sleeps / n))' "$@" "$DURATION"
+}
 h1() { # name port
-  local out; out=$(wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 2>&1)
+  local out t0 t1 sleeps; t0=$(cpu_ticks "$1")
+  out=$(measured wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
+  t1=$(cpu_ticks "$1"); sleeps=$(cat "$WORK/sleeps")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  printf 'h1\t%s\t%s\t%s\t%s\n' "$1" "$rps" "$p50" "$p99" | tee -a "$RESULTS"
+  printf 'h1\t%s\t%s\t%s\t%s\t%s\n' "$1" "$rps" "$p50" "$p99" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" | tee -a "$RESULTS"
 }
 h2() { # name port  (h2load prints mean/max per request, not percentiles)
-  local out; out=$(h2load -c32 -m10 -D "$DURATION" "http://127.0.0.1:$2/" 2>&1)
+  local out t0 t1 sleeps; t0=$(cpu_ticks "$1")
+  out=$(measured h2load -c32 -m10 -D "$DURATION" "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
+  t1=$(cpu_ticks "$1"); sleeps=$(cat "$WORK/sleeps")
   local rps mean max
   rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' <<<"$out")
   mean=$(awk '/^time for request:/ {print $6}' <<<"$out"); max=$(awk '/^time for request:/ {print $5}' <<<"$out")
-  printf 'h2c\t%s\t%s\tmean=%s\tmax=%s\n' "$1" "$rps" "$mean" "$max" | tee -a "$RESULTS"
+  printf 'h2c\t%s\t%s\tmean=%s\tmax=%s\t%s\n' "$1" "$rps" "$mean" "$max" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" | tee -a "$RESULTS"
 }
 
-printf 'proto\tproxy\trps\tp50\tp99\n'
+printf 'proto\tproxy\trps\tp50\tp99\tcpu_us/req\tclient_sleeps/req\n'
 for _ in $(seq "$ROUNDS"); do
   h1 meshsim $MESH; h1 nginx $NGINX_H1; h1 haproxy $HAPROXY_H1
 done
