@@ -138,16 +138,16 @@ async fn serve_stream(
 ) {
     crate::proxy::listener::note_protocol(&conn.protocol, request.version(), conn.hcm.stats());
     let stream = StreamGuard::new(conn.watch.clone());
-    let content_length = http1_wire::content_length(request.headers());
     // A request whose HEADERS ended the stream has no body: nothing to keep the stream's
     // receiving half for, or to box (and every later end-of-stream check is free).
-    let request = request.map(|recv| {
-        if recv.is_end_stream() {
-            body::empty()
-        } else {
-            body::boxed(RecvBody::new(recv, content_length, activity))
-        }
-    });
+    let (parts, recv) = request.into_parts();
+    let body = if recv.is_end_stream() {
+        body::empty()
+    } else {
+        let content_length = http1_wire::content_length(&parts.headers);
+        body::boxed(RecvBody::new(recv, content_length, activity))
+    };
+    let request = Request::from_parts(parts, body);
     // Boxed, so a stream's own future stays small: the HCM's is several kilobytes, and the
     // stream set moves each stream's future whole into its slot (inline, memcpy went from
     // 6.6 to 9.7 % of the h2c profile).

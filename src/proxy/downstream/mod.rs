@@ -208,11 +208,11 @@ impl Connection {
 /// in the proxy's system time. Measured (README, Benchmark): h2load slept 0.13 times per h2c
 /// request (haproxy's answers 0.02) and wrk 0.19 per HTTP/1.1 request; deferred, 0.055 and
 /// 0.12, and +6 % h2c, +10 % HTTP/1.1 requests/s.
-pub fn wake_at_turn_end(cx: &mut std::task::Context<'_>) {
+fn wake_at_turn_end(cx: &mut std::task::Context<'_>) {
     let _ = pin!(tokio::task::yield_now()).poll(cx);
 }
 
 /// [`wake_at_turn_end`], awaited.
-pub async fn turn_end() {
+async fn turn_end() {
     tokio::task::yield_now().await
 }
