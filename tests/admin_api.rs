@@ -340,3 +340,66 @@ async fn quitquitquit_stops_the_server() {
         "listener still accepting after /quitquitquit"
     );
 }
+
+/// The router's `dynamic_stats: false`, which Envoy's benchmarking guide asks for: the
+/// cluster's per-response stats (`upstream_rq_completed`, `upstream_rq_<code>` and `<Nxx>`,
+/// `upstream_rq_time`) are not charged, the rest are.
+#[tokio::test]
+async fn router_without_dynamic_stats_charges_no_per_response_cluster_stats() {
+    let up = Upstream::start("service1").await;
+    let routes =
+        "              - match: {prefix: \"/\"}\n                route: {cluster: service1}\n";
+    let router_type =
+        "\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+    let config = v3_config(routes, &static_cluster("service1", &[up.addr], ""), "").replace(
+        router_type,
+        &format!("{router_type}\n              dynamic_stats: false"),
+    );
+    let proxy = Proxy::start(config).await;
+    let client = http1();
+    for _ in 0..5 {
+        assert_eq!(get(&client, &proxy.url("/service/1")).await.status(), 200);
+    }
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            proxy
+                .counter("http.ingress_http.downstream_rq_completed")
+                .await
+                == 5
+        })
+        .await
+    );
+    // Let a stats flush (0.1 s) pass, so a recorded histogram would show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(proxy.counter("cluster.service1.upstream_rq_total").await, 5);
+    assert_eq!(
+        proxy.counter("http.ingress_http.downstream_rq_2xx").await,
+        5
+    );
+    for name in [
+        "cluster.service1.upstream_rq_completed",
+        "cluster.service1.upstream_rq_200",
+        "cluster.service1.upstream_rq_2xx",
+        "cluster.service1.external.upstream_rq_200",
+    ] {
+        let value = proxy.stat(name).await;
+        assert!(
+            matches!(value.as_deref(), None | Some("0")),
+            "{name}: {value:?}"
+        );
+    }
+    let time = proxy.stat("cluster.service1.upstream_rq_time").await;
+    assert!(
+        matches!(time.as_deref(), None | Some("No recorded values")),
+        "upstream_rq_time: {time:?}"
+    );
+    // The host's success count is not a dynamic stat.
+    let (_, clusters) = proxy.admin_get("/clusters").await;
+    assert!(
+        clusters.contains(&format!("service1::{}::rq_success::5", up.addr)),
+        "{clusters}"
+    );
+    let (_, dump) = proxy.admin_get("/config_dump").await;
+    assert!(dump.contains("\"dynamic_stats\": false"), "{dump}");
+    proxy.stop().await;
+}

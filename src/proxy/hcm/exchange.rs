@@ -156,8 +156,10 @@ impl Exchange {
         if let Some(leg) = &self.upstream {
             let stats = &leg.cluster.stats;
             if answered {
-                let upstream_time = now.duration_since(leg.started);
-                stats.record_completed(leg.internal, upstream_time.as_millis() as u64);
+                if self.shared.dynamic_stats {
+                    let upstream_time = now.duration_since(leg.started);
+                    stats.record_completed(leg.internal, upstream_time.as_millis() as u64);
+                }
             } else {
                 // The downstream went away before the upstream answered: Envoy resets the
                 // upstream request locally.

@@ -102,7 +102,7 @@ impl Leg<'_> {
             core.stats.upstream_cx_none_healthy.inc();
             ex.response_flags.insert(ResponseFlags::NO_HEALTHY_UPSTREAM);
             ex.response_code_details = "no_healthy_upstream";
-            core.stats.record_response(503, self.internal);
+            self.charge_upstream_code(core, None, 503);
             return local_reply::reply(503, local_reply::NO_HEALTHY_UPSTREAM, head);
         };
         ex.upstream_host = Some(host.address);
@@ -346,7 +346,7 @@ impl Leg<'_> {
                             core.stats.upstream_cx_none_healthy.inc();
                             ex.response_flags.insert(ResponseFlags::NO_HEALTHY_UPSTREAM);
                             ex.response_code_details = "no_healthy_upstream";
-                            core.stats.record_response(503, self.internal);
+                            self.charge_upstream_code(core, None, 503);
                             return local_reply::reply(503, local_reply::NO_HEALTHY_UPSTREAM, head);
                         }
                     }
@@ -373,10 +373,8 @@ impl Leg<'_> {
         let service_time = answered - started;
         ex.response_duration = Some(answered - ex.start);
         let code = response.status().as_u16();
-        core.stats.record_response(code, self.internal);
-        if code >= 500 {
-            host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
-        } else {
+        self.charge_upstream_code(core, Some(&host), code);
+        if code < 500 {
             host.stats.rq_success.fetch_add(1, Ordering::Relaxed);
         }
         let (mut rparts, rbody) = response.into_parts();
@@ -443,11 +441,10 @@ impl Leg<'_> {
     ) -> Response<Body> {
         core.stats.upstream_rq_timeout.inc();
         host.stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
-        host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
         ex.response_flags
             .insert(ResponseFlags::UPSTREAM_REQUEST_TIMEOUT);
         ex.response_code_details = "upstream_response_timeout";
-        core.stats.record_response(504, self.internal);
+        self.charge_upstream_code(core, Some(host), 504);
         local_reply::reply(504, local_reply::UPSTREAM_TIMEOUT, head)
     }
 
@@ -477,8 +474,7 @@ impl Leg<'_> {
         tracing::debug!(cluster = %core.config.name, host = %host.address, %error, "upstream request failed");
         ex.response_flags.insert(flag);
         ex.response_code_details = details;
-        host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
-        core.stats.record_response(503, self.internal);
+        self.charge_upstream_code(core, Some(host), 503);
         local_reply::reply(
             503,
             local_reply::upstream_reset_body(error.reset_reason()),
@@ -486,11 +482,24 @@ impl Leg<'_> {
         )
     }
 
+    /// Counts an upstream response code, received or local, as Envoy's router does: the
+    /// cluster's code stats, and a 5xx as the host's `rq_error`; none of it without
+    /// `dynamic_stats`.
+    fn charge_upstream_code(&self, core: &ClusterCore, host: Option<&Host>, code: u16) {
+        if !self.shared.dynamic_stats {
+            return;
+        }
+        core.stats.record_response(code, self.internal);
+        if let Some(host) = host.filter(|_| code >= 500) {
+            host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// A circuit breaker is open: 503, flag UO, `x-envoy-overloaded: true`.
     fn overflow(&self, ex: &mut Exchange, core: &ClusterCore, head: bool) -> Response<Body> {
         ex.response_flags.insert(ResponseFlags::UPSTREAM_OVERFLOW);
         ex.response_code_details = "upstream_reset_before_response_started{overflow}";
-        core.stats.record_response(503, self.internal);
+        self.charge_upstream_code(core, None, 503);
         let mut reply = local_reply::reply(503, local_reply::upstream_reset_body("overflow"), head);
         reply
             .headers_mut()

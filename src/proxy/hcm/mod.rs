@@ -42,6 +42,11 @@ pub struct Shared {
     pub access_logs: Vec<AccessLogger>,
     pub server_header: HeaderValue,
     pub suppress_envoy_headers: bool,
+    /// The router's `dynamic_stats` (default true): when false, a request charges none of the
+    /// cluster's per-response stats (`upstream_rq_completed`, `upstream_rq_<code>`,
+    /// `upstream_rq_<Nxx>`, `upstream_rq_time`, their `internal.`/`external.` twins) nor a
+    /// host's `rq_error`, as Envoy's `chargeUpstreamCode` and `onUpstreamComplete` skip them.
+    pub dynamic_stats: bool,
     /// The node's cluster (`--service-cluster`), sent as `x-envoy-downstream-service-cluster`.
     pub service_cluster: Option<HeaderValue>,
     /// The HTTP filters before the router.
@@ -151,10 +156,12 @@ impl HttpConnectionManager {
             store,
             &config.stat_prefix,
         )?;
-        let suppress_envoy_headers = config.http_filters.iter().any(|f| match &f.kind {
-            HttpFilterKind::Router(r) => r.suppress_envoy_headers,
-            _ => false,
+        let router = config.http_filters.iter().find_map(|f| match &f.kind {
+            HttpFilterKind::Router(r) => Some(r),
+            _ => None,
         });
+        let suppress_envoy_headers = router.is_some_and(|r| r.suppress_envoy_headers);
+        let dynamic_stats = router.is_none_or(|r| r.dynamic_stats);
         Ok(Shared {
             server_header: HeaderValue::from_str(&config.server_name)
                 .map_err(|_| HcmError::ServerName(config.server_name.clone()))?,
@@ -164,6 +171,7 @@ impl HttpConnectionManager {
             stats,
             access_logs,
             suppress_envoy_headers,
+            dynamic_stats,
             service_cluster: (!service_cluster.is_empty())
                 .then(|| HeaderValue::from_str(service_cluster).ok())
                 .flatten(),
