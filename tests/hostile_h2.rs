@@ -547,3 +547,35 @@ async fn header_limits_hold_on_http2() {
     assert_eq!(proxy_panics(), 0);
     proxy.stop().await;
 }
+
+/// A connection the proxy closes for the client's framing error counts as
+/// `downstream_cx_protocol_error`, as in Envoy; clients that close cleanly do not.
+#[tokio::test]
+async fn a_framing_error_is_counted_as_a_protocol_error() {
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    probe(&proxy).await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    // SETTINGS whose payload is not a multiple of 6 bytes, a connection error (RFC 9113 §6.5).
+    wr.write_all(&h2::frame(h2::SETTINGS, 0, 0, &[0, 0, 0, 0, 0]))
+        .await
+        .unwrap();
+    let (closed, frames) = until_closed(&mut rx, Duration::from_secs(5)).await;
+    assert!(closed, "connection still open after a malformed SETTINGS");
+    let code = goaway(&frames);
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "GOAWAY with an error code, got {code:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            proxy
+                .counter("http.ingress_http.downstream_cx_protocol_error")
+                .await
+                == 1
+        })
+        .await,
+        "downstream_cx_protocol_error counts the framing error once (the probe's clean connection not at all)"
+    );
+    proxy.stop().await;
+}
