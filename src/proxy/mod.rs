@@ -16,6 +16,7 @@ pub mod hardening;
 pub mod hcm;
 pub mod headers;
 pub mod http1_wire;
+pub mod http2_wire;
 pub mod listener;
 pub mod local_reply;
 pub mod logging;
