@@ -579,3 +579,155 @@ async fn a_framing_error_is_counted_as_a_protocol_error() {
     );
     proxy.stop().await;
 }
+
+/// Waits for the proxy's answer on `stream`: the HEADERS frame's flags, or a RST_STREAM's code.
+async fn answer_on(rx: &mut mpsc::UnboundedReceiver<h2::Frame>, stream: u32) -> h2::Frame {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(f) = rx.recv().await {
+            if f.stream == stream && (f.kind == h2::HEADERS || f.kind == h2::RST_STREAM) {
+                return f;
+            }
+        }
+        panic!("connection closed before stream {stream} was answered");
+    })
+    .await
+    .expect("an answer in time")
+}
+
+/// RFC 9113 §8.1.1 and §8.2: a request whose `content-length` its DATA frames contradict, or
+/// with a header name in capitals, is malformed: its stream is reset with PROTOCOL_ERROR,
+/// nothing reaches the upstream (passed on as HTTP/1 it would be request smuggling), and the
+/// connection serves on.
+#[tokio::test]
+async fn malformed_requests_are_reset_and_the_connection_serves_on() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    let post = |path: &str, extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", "hostile.test"),
+        ];
+        headers.extend_from_slice(extra);
+        h2::block(&headers)
+    };
+    // A body announced, and the stream ended at once.
+    let cl = post("/cl", &[("content-length", "50")]);
+    wr.write_all(&h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        1,
+        &cl,
+    ))
+    .await
+    .unwrap();
+    // Two different lengths.
+    let two = post("/two", &[("content-length", "5"), ("content-length", "6")]);
+    wr.write_all(&h2::frame(h2::HEADERS, h2::END_HEADERS, 3, &two))
+        .await
+        .unwrap();
+    // More DATA than announced.
+    let short = post("/short", &[("content-length", "2")]);
+    wr.write_all(&h2::frame(h2::HEADERS, h2::END_HEADERS, 5, &short))
+        .await
+        .unwrap();
+    wr.write_all(&h2::frame(h2::DATA, h2::END_STREAM, 5, b"abcdef"))
+        .await
+        .unwrap();
+    // A header name in capitals.
+    let upper = post("/upper", &[("X-Upper", "1")]);
+    wr.write_all(&h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        7,
+        &upper,
+    ))
+    .await
+    .unwrap();
+    for stream in [1, 3, 5, 7] {
+        let f = answer_on(&mut rx, stream).await;
+        assert_eq!(
+            (f.kind, f.error_code()),
+            (h2::RST_STREAM, Some(0x1)),
+            "stream {stream}: RST_STREAM(PROTOCOL_ERROR)"
+        );
+    }
+    // The same connection still serves a well-formed request.
+    wr.write_all(&h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        9,
+        &h2::get("/fine"),
+    ))
+    .await
+    .unwrap();
+    let f = answer_on(&mut rx, 9).await;
+    assert_eq!(f.kind, h2::HEADERS, "stream 9 answered");
+    assert_eq!(f.payload.first(), Some(&0x88), ":status 200");
+    let seen: Vec<String> = rec.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(seen, ["/fine"], "no malformed request reached the upstream");
+    assert_eq!(proxy_panics(), 0);
+    proxy.stop().await;
+}
+
+/// A client that sends GOAWAY gets its open streams answered, then the connection closed.
+#[tokio::test]
+async fn a_client_goaway_closes_the_connection_once_its_streams_are_answered() {
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    let mut bytes = h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        1,
+        &h2::get("/last"),
+    );
+    let mut goaway = 1u32.to_be_bytes().to_vec();
+    goaway.extend(0u32.to_be_bytes());
+    bytes.extend(h2::frame(h2::GOAWAY, 0, 0, &goaway));
+    wr.write_all(&bytes).await.unwrap();
+    let (closed, frames) = until_closed(&mut rx, Duration::from_secs(5)).await;
+    assert!(closed, "connection still open after the client's GOAWAY");
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.stream == 1 && f.kind == h2::HEADERS),
+        "stream 1 answered before the close"
+    );
+    proxy.stop().await;
+}
+
+/// A client that shrinks its HPACK table (SETTINGS_HEADER_TABLE_SIZE 0) gets the change
+/// acknowledged at the start of the next header block (RFC 7541 §4.2), as nghttp2 insists.
+#[tokio::test]
+async fn a_shrunk_hpack_table_is_acknowledged_in_the_next_block() {
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    let mut bytes = h2::frame(h2::SETTINGS, 0, 0, &[0, 1, 0, 0, 0, 0]);
+    bytes.extend(h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        1,
+        &h2::get("/a"),
+    ));
+    bytes.extend(h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        3,
+        &h2::get("/b"),
+    ));
+    wr.write_all(&bytes).await.unwrap();
+    let first = answer_on(&mut rx, 1).await;
+    assert_eq!(
+        &first.payload[..2],
+        &[0x20, 0x88],
+        "size update to 0, then :status 200"
+    );
+    let second = answer_on(&mut rx, 3).await;
+    assert_eq!(second.payload.first(), Some(&0x88), "once only");
+    proxy.stop().await;
+}

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::model::CodecType;
+use crate::proxy::downstream::http2::ProtocolError;
 use crate::proxy::downstream::{causes, http1_head_limit, Connection, HeaderTimeout};
 use crate::proxy::hardening::watchdog::{supervise, ConnWatch, Ending};
 use crate::proxy::hcm::{ConnInfo, HcmStats, HttpConnectionManager};
@@ -216,6 +217,12 @@ impl Drop for ConnectionGuard {
 fn is_protocol_error(error: &(dyn std::error::Error + 'static)) -> bool {
     if hyper_error(error).is_some_and(|h| h.is_parse() || h.is_parse_status()) {
         return true;
+    }
+    if let Some(e) = causes::<ProtocolError>(error).next() {
+        return !matches!(
+            e.reason,
+            h2::Reason::NO_ERROR | h2::Reason::ENHANCE_YOUR_CALM
+        );
     }
     causes::<h2::Error>(error).next().is_some_and(|e| {
         e.is_go_away()

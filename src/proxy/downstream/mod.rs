@@ -3,7 +3,8 @@
 //! HTTP/1 request — one with a body, an upgrade, a head the fast path will not parse — is
 //! hyper's: the fast path stops at that request's boundary and hands hyper the connection
 //! with what it has read of it ([`prefixed`]). A connection that opens with the HTTP/2
-//! preface (h2c prior knowledge, or h2 over TLS) is served on the h2 crate ([`http2`]).
+//! preface (h2c prior knowledge, or h2 over TLS) is served by our HTTP/2 server ([`http2`],
+//! on the codec in [`crate::proxy::http2_wire`]).
 //!
 //! Why: hyper's server spent about a quarter of the proxy's instructions on each HTTP/1.1
 //! request (its dispatcher, a boxed service future copied whole, its I/O wrappers), and the
@@ -13,7 +14,7 @@
 //! which of the two answered.
 
 mod http1;
-mod http2;
+pub mod http2;
 mod prefixed;
 mod request;
 mod response;
