@@ -212,25 +212,17 @@ impl Drop for ConnectionGuard {
 
 /// Envoy counts `downstream_cx_protocol_error` for malformed traffic, not for peers that
 /// simply went away: on HTTP/1 a head that does not parse; on HTTP/2 a connection we closed
-/// with a GOAWAY naming the peer's error. Not a graceful GOAWAY (`NO_ERROR`), nor a flood cut
-/// off with `ENHANCE_YOUR_CALM`, which Envoy counts apart from codec errors.
+/// with a GOAWAY naming the client's error. Not a flood cut off with `ENHANCE_YOUR_CALM`,
+/// which Envoy counts apart from codec errors.
 fn is_protocol_error(error: &(dyn std::error::Error + 'static)) -> bool {
     if hyper_error(error).is_some_and(|h| h.is_parse() || h.is_parse_status()) {
         return true;
     }
-    if let Some(e) = causes::<ProtocolError>(error).next() {
-        return !matches!(
+    causes::<ProtocolError>(error).next().is_some_and(|e| {
+        !matches!(
             e.reason,
             h2::Reason::NO_ERROR | h2::Reason::ENHANCE_YOUR_CALM
-        );
-    }
-    causes::<h2::Error>(error).next().is_some_and(|e| {
-        e.is_go_away()
-            && e.is_library()
-            && !matches!(
-                e.reason(),
-                Some(h2::Reason::NO_ERROR | h2::Reason::ENHANCE_YOUR_CALM)
-            )
+        )
     })
 }
 

@@ -24,16 +24,25 @@ impl<'c, IO> Server<'c, IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    pub(super) fn handle_frame(&mut self, head: Head, payload: Bytes) -> Result<(), ConnError> {
+    /// A header block waiting for CONTINUATION frames admits nothing else (RFC 9113 §6.10).
+    pub(super) fn check_continuation(&mut self, head: &Head) -> Result<(), ConnError> {
         if let Some(partial) = &self.continuation {
             if head.kind != Kind::Continuation || head.stream != partial.stream {
                 return Err(self.conn_error(Reason::PROTOCOL_ERROR, "header block interrupted"));
             }
         }
+        Ok(())
+    }
+
+    /// Handles a frame other than DATA, which goes to `on_data` with its payload as `Bytes`.
+    pub(super) fn handle_frame(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
         match head.kind {
-            Kind::Data => self.on_data(head, payload),
+            Kind::Data => {
+                debug_assert!(false, "DATA is handled by on_data");
+                Ok(())
+            }
             Kind::Headers => self.on_headers(head, payload),
-            Kind::Continuation => self.on_continuation(head, &payload),
+            Kind::Continuation => self.on_continuation(head, payload),
             Kind::Priority => {
                 if head.stream == 0 {
                     return Err(self.conn_error(Reason::PROTOCOL_ERROR, "PRIORITY on stream 0"));
@@ -43,12 +52,12 @@ where
                 }
                 Ok(())
             }
-            Kind::RstStream => self.on_rst_stream(head, &payload),
-            Kind::Settings => self.on_settings(head, &payload),
+            Kind::RstStream => self.on_rst_stream(head, payload),
+            Kind::Settings => self.on_settings(head, payload),
             Kind::PushPromise => {
                 Err(self.conn_error(Reason::PROTOCOL_ERROR, "PUSH_PROMISE from a client"))
             }
-            Kind::Ping => self.on_ping(head, &payload),
+            Kind::Ping => self.on_ping(head, payload),
             Kind::GoAway => {
                 if head.stream != 0 {
                     return Err(self.conn_error(Reason::PROTOCOL_ERROR, "GOAWAY on a stream"));
@@ -59,7 +68,7 @@ where
                 self.peer_going_away = true;
                 Ok(())
             }
-            Kind::WindowUpdate => self.on_window_update(head, &payload),
+            Kind::WindowUpdate => self.on_window_update(head, payload),
             Kind::Unknown(_) => Ok(()),
         }
     }
@@ -195,7 +204,7 @@ where
         Ok(())
     }
 
-    fn on_data(&mut self, head: Head, payload: Bytes) -> Result<(), ConnError> {
+    pub(super) fn on_data(&mut self, head: Head, payload: Bytes) -> Result<(), ConnError> {
         if head.stream == 0 {
             return Err(self.conn_error(Reason::PROTOCOL_ERROR, "DATA on stream 0"));
         }
@@ -259,7 +268,8 @@ where
         let len = data.len() as u32;
         // A small piece is copied out of the frame: queued as a slice, it would keep the whole
         // read buffer it came in alive, and a client could pin kilobytes per byte of window.
-        let data = if data.len() < 1024 || data.len() < payload.len() / 2 {
+        // (Payloads under `SHARED_DATA_MIN` were copied out of the read buffer already.)
+        let data = if data.len() < payload.len() / 2 {
             Bytes::copy_from_slice(&data)
         } else {
             data
@@ -282,11 +292,11 @@ where
         Ok(())
     }
 
-    fn on_headers(&mut self, head: Head, payload: Bytes) -> Result<(), ConnError> {
+    fn on_headers(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
         if head.stream == 0 {
             return Err(self.conn_error(Reason::PROTOCOL_ERROR, "HEADERS on stream 0"));
         }
-        let (start, end) = match frame::headers_fragment(&head, &payload) {
+        let (start, end) = match frame::headers_fragment(&head, payload) {
             Ok(range) => range,
             Err(reason) => return Err(self.conn_error(reason, "bad HEADERS padding or priority")),
         };

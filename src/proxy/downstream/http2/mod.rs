@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::Reason;
@@ -51,6 +51,9 @@ const READ_BUDGET: usize = 64 * 1024;
 /// DATA frames with nothing in them and no END_STREAM, per connection, before it is cut off
 /// (h2's limit on the "empty frames" flood, RUSTSEC-2026-0258).
 const MAX_EMPTY_DATA_FRAMES: u32 = 1024;
+/// DATA payloads at least this large go to their body as a slice of the read buffer; smaller
+/// ones are copied, so a queued byte never pins a whole buffer.
+const SHARED_DATA_MIN: u32 = 1024;
 /// Our keep-alive PING's payload.
 const PING_PAYLOAD: [u8; 8] = *b"meshsim\0";
 
@@ -351,11 +354,21 @@ where
             if &self.read_buf[..frame::PREFACE.len()] != frame::PREFACE {
                 return Err(protocol_error(Reason::PROTOCOL_ERROR, "bad preface"));
             }
-            let _ = self.read_buf.split_to(frame::PREFACE.len());
+            self.read_buf.advance(frame::PREFACE.len());
             self.preface_seen = true;
         }
-        while self.read_buf.len() >= frame::HEAD_LEN {
-            let head = Head::parse(&self.read_buf);
+        // Frames are handled where they lie in the read buffer, which the handlers never touch:
+        // only a large DATA payload is split off (and then shared, not copied), so the buffer's
+        // allocation is reused from read to read instead of pinned by each frame.
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let handled = self.handle_frames_in(&mut buf);
+        self.read_buf = buf;
+        handled
+    }
+
+    fn handle_frames_in(&mut self, buf: &mut BytesMut) -> Result<(), ConnError> {
+        while buf.len() >= frame::HEAD_LEN {
+            let head = Head::parse(buf);
             if head.length > MAX_FRAME_SIZE {
                 return Err(self.conn_error(
                     Reason::FRAME_SIZE_ERROR,
@@ -363,16 +376,28 @@ where
                 ));
             }
             let total = frame::HEAD_LEN + head.length as usize;
-            if self.read_buf.len() < total {
-                self.read_buf.reserve(total - self.read_buf.len());
+            if buf.len() < total {
+                buf.reserve(total - buf.len());
                 break;
             }
-            let mut bytes = self.read_buf.split_to(total);
-            let payload = bytes.split_off(frame::HEAD_LEN).freeze();
             if !self.settings_seen && head.kind != Kind::Settings {
                 return Err(self.conn_error(Reason::PROTOCOL_ERROR, "first frame not SETTINGS"));
             }
-            self.handle_frame(head, payload)?;
+            self.check_continuation(&head)?;
+            if head.kind == Kind::Data {
+                let payload = if head.length >= SHARED_DATA_MIN {
+                    let mut frame = buf.split_to(total);
+                    frame.split_off(frame::HEAD_LEN).freeze()
+                } else {
+                    let payload = Bytes::copy_from_slice(&buf[frame::HEAD_LEN..total]);
+                    buf.advance(total);
+                    payload
+                };
+                self.on_data(head, payload)?;
+            } else {
+                self.handle_frame(head, &buf[frame::HEAD_LEN..total])?;
+                buf.advance(total);
+            }
         }
         Ok(())
     }
@@ -384,9 +409,7 @@ where
                 Poll::Ready(Ok(0)) => {
                     return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into())
                 }
-                Poll::Ready(Ok(n)) => {
-                    let _ = self.write_buf.split_to(n);
-                }
+                Poll::Ready(Ok(n)) => self.write_buf.advance(n),
                 Poll::Ready(Err(error)) => return Err(error.into()),
                 Poll::Pending => return Ok(false),
             }
