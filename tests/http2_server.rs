@@ -1,7 +1,6 @@
-//! The proxy's own HTTP/2 server with real HTTP/2 clients: flow control in both directions
-//! with the protocol's small default windows, many small request bodies on one connection
-//! (each one's window must come back). Trailers: `protocols.rs`' gRPC test, through two of
-//! these servers.
+//! The proxy's own HTTP/2 server with a real HTTP/2 client: many small request bodies on one
+//! connection, each one's window given back. Large bodies both ways under small windows, and
+//! trailers through two of these servers: `protocols.rs`.
 
 mod support;
 
@@ -12,36 +11,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use support::*;
-
-/// An h2c client that advertises the protocol's default 64 KiB windows, so every large body
-/// the proxy sends it waits on WINDOW_UPDATEs.
-fn h2c_small_windows() -> TestClient {
-    Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .http2_initial_stream_window_size(65_535)
-        .http2_initial_connection_window_size(65_535)
-        .http2_adaptive_window(false)
-        .build_http()
-}
-
-#[tokio::test]
-async fn large_bodies_flow_both_ways_under_small_client_windows() {
-    let up = Upstream::start("up").await;
-    let proxy = proxy_to(&[up.addr], "", "").await;
-    // 3 MiB up (past the proxy's 1 MiB windows) and the echo of it down (past the client's
-    // 64 KiB ones).
-    let payload = "x".repeat(3 * 1024 * 1024);
-    let req = Request::post(proxy.url("/upload"))
-        .body(Full::new(Bytes::from(payload.clone())))
-        .unwrap();
-    let response = h2c_small_windows().request(req).await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.version(), http::Version::HTTP_2);
-    let echo = body_json(response).await;
-    assert_eq!(echo["body"].as_str().unwrap().len(), payload.len());
-    assert_eq!(echo["method"], "POST");
-    proxy.stop().await;
-}
 
 /// An h2c client with Nagle's algorithm off, as curl, Go and browsers have it: hyper's
 /// connector leaves it on, so its DATA frame waits for the ACK of its HEADERS, which the

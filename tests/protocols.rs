@@ -118,13 +118,21 @@ async fn grpc_unary_passes_two_proxies_with_trailers() {
 async fn request_and_response_bodies_stream_through() {
     let up = Upstream::start("up").await;
     let proxy = proxy_to(&[up.addr], "", "").await;
+    // 3 MiB up and its echo down: on HTTP/2 past the proxy's 1 MiB windows one way and the
+    // client's 64 KiB ones the other, so both sides' WINDOW_UPDATEs are needed.
     let payload = "x".repeat(3 * 1024 * 1024);
-    let req = Request::post(proxy.url("/upload"))
-        .body(Full::new(Bytes::from(payload.clone())))
-        .unwrap();
-    let echo = body_json(http1().request(req).await.unwrap()).await;
-    assert_eq!(echo["body"].as_str().unwrap().len(), payload.len());
-    assert_eq!(echo["method"], "POST");
+    for (protocol, client) in [("HTTP/1.1", http1()), ("HTTP/2", h2c_small_windows())] {
+        let req = Request::post(proxy.url("/upload"))
+            .body(Full::new(Bytes::from(payload.clone())))
+            .unwrap();
+        let echo = body_json(client.request(req).await.unwrap()).await;
+        assert_eq!(
+            echo["body"].as_str().unwrap().len(),
+            payload.len(),
+            "{protocol}"
+        );
+        assert_eq!(echo["method"], "POST", "{protocol}");
+    }
     proxy.stop().await;
 }
 

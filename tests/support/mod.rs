@@ -389,6 +389,17 @@ pub fn h2c() -> TestClient {
         .build_http()
 }
 
+/// An h2c client that advertises the protocol's default 64 KiB windows, so every large body
+/// the proxy sends it waits on WINDOW_UPDATEs.
+pub fn h2c_small_windows() -> TestClient {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .http2_initial_stream_window_size(65_535)
+        .http2_initial_connection_window_size(65_535)
+        .http2_adaptive_window(false)
+        .build_http()
+}
+
 pub async fn get(client: &TestClient, url: &str) -> Response<Incoming> {
     client
         .get(url.parse().unwrap())

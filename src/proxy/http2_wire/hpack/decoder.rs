@@ -259,16 +259,9 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::http2_wire::hpack::test_hex as hex;
 
     type Got = Vec<Result<(String, Vec<u8>), InvalidField>>;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        digits
-            .chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-            .collect()
-    }
 
     fn decode(d: &mut Decoder, block: &[u8]) -> Result<Got, DecodeError> {
         let mut got = Vec::new();

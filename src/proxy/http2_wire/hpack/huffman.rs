@@ -221,6 +221,7 @@ fn check_padding(acc: u64, bits: u32) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::http2_wire::hpack::test_hex as hex;
 
     /// Test-only encoder straight from `CODES` / `LENS`, padding with ones.
     fn encode(data: &[u8]) -> Vec<u8> {
@@ -243,14 +244,6 @@ mod tests {
             out.push(((acc << pad) | ((1 << pad) - 1)) as u8);
         }
         out
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        digits
-            .chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-            .collect()
     }
 
     #[test]
