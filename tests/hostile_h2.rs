@@ -731,3 +731,70 @@ async fn a_shrunk_hpack_table_is_acknowledged_in_the_next_block() {
     assert_eq!(second.payload.first(), Some(&0x88), "once only");
     proxy.stop().await;
 }
+
+/// DATA frames with nothing in them cost the proxy work and the client nothing: past 1 024 on
+/// a connection it is closed with ENHANCE_YOUR_CALM (h2's limit, RUSTSEC-2026-0258).
+#[tokio::test]
+async fn an_empty_data_flood_is_cut_off() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    let post = h2::block(&[
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/empty"),
+        (":authority", "hostile.test"),
+    ]);
+    let mut bytes = h2::frame(h2::HEADERS, h2::END_HEADERS, 1, &post);
+    for _ in 0..2_000 {
+        bytes.extend(h2::frame(h2::DATA, 0, 1, &[]));
+    }
+    let _ = wr.write_all(&bytes).await;
+    let (closed, frames) = until_closed(&mut rx, Duration::from_secs(5)).await;
+    assert!(closed, "still open after 2 000 empty DATA frames");
+    assert_eq!(goaway(&frames), Some(0xb), "GOAWAY(ENHANCE_YOUR_CALM)");
+    assert_eq!(proxy_panics(), 0);
+    probe(&proxy).await;
+    proxy.stop().await;
+}
+
+/// Requests made to be refused (MadeYouReset, CVE-2025-8671): each malformed one costs the
+/// proxy a RST_STREAM; past 1 024 such stream errors the connection is closed.
+#[tokio::test]
+async fn provoked_stream_errors_are_capped() {
+    count_proxy_panics();
+    let rec = Recorder::start().await;
+    let proxy = proxy_to(&[rec.addr], "", "").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    let malformed = h2::block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/bad"),
+        (":authority", "hostile.test"),
+        ("Upper-Case", "1"),
+    ]);
+    let mut bytes = Vec::new();
+    for i in 0..1_200u32 {
+        let id = 1 + 2 * i;
+        bytes.extend(h2::frame(
+            h2::HEADERS,
+            h2::END_HEADERS | h2::END_STREAM,
+            id,
+            &malformed,
+        ));
+    }
+    let _ = wr.write_all(&bytes).await;
+    let (closed, frames) = until_closed(&mut rx, Duration::from_secs(5)).await;
+    let resets = frames.iter().filter(|f| f.kind == h2::RST_STREAM).count();
+    assert!(closed, "still open after {resets} stream errors");
+    assert_eq!(goaway(&frames), Some(0xb), "GOAWAY(ENHANCE_YOUR_CALM)");
+    assert!(
+        (1_000..=1_030).contains(&resets),
+        "{resets} RST_STREAMs before the GOAWAY"
+    );
+    assert_eq!(rec.count(), 0, "no malformed request reached the upstream");
+    assert_eq!(proxy_panics(), 0);
+    probe(&proxy).await;
+    proxy.stop().await;
+}
