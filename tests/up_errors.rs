@@ -196,6 +196,25 @@ fn sigterm_tears_a_foreground_run_down_within_10_s() {
     assert!(env.ps_is_empty());
 }
 
+/// Closing the terminal a foreground run was started from (SIGHUP) tears it down as Ctrl-C
+/// does, rather than leaving it up until the next run's janitor.
+#[test]
+fn sighup_tears_a_foreground_run_down_within_10_s() {
+    let env = Env::new("sighup");
+    let mut child = foreground_up(&env);
+    assert!(!env.ps_is_empty());
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGHUP,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(env.ps_is_empty());
+}
+
 #[test]
 fn the_janitor_removes_a_run_whose_owner_was_killed() {
     let env = Env::new("janitor");

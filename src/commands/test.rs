@@ -27,7 +27,7 @@ pub fn run(args: TestArgs) -> ExitCode {
         timeout: Duration::from_secs(args.timeout),
     };
     let (results, worst) = super::runtime().block_on(async {
-        let mut interrupted = Box::pin(crate::signals::terminate());
+        let mut interrupted = Box::pin(crate::signals::terminate_or_hangup());
         let mut results: Vec<ScenarioResult> = Vec::new();
         let mut worst = Ending::Passed;
         for file in &files {

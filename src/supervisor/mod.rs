@@ -302,7 +302,18 @@ pub async fn start(
 pub async fn up(options: UpOptions) -> Result<(), UpError> {
     let steps = Steps;
     let began = Instant::now();
-    let mut interrupted = Box::pin(crate::signals::terminate());
+    // A plain foreground run goes with its terminal (SIGHUP); a detached one's supervisor does
+    // not. Nor, yet, a run under the terminal UI: SIGHUP keeps its default action there (the
+    // process ends and the next run's janitor removes what it left), as the UI does not come
+    // back from a hung-up terminal to tear down.
+    let under_ui = std::io::stdout().is_terminal() && !options.no_tui;
+    let foreground = !options.detach && options.supervise.is_none() && !under_ui;
+    let mut interrupted: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        if foreground {
+            Box::pin(crate::signals::terminate_or_hangup())
+        } else {
+            Box::pin(crate::signals::terminate())
+        };
     let Started {
         launched,
         plan,
