@@ -179,40 +179,30 @@ fn foreground_up(env: &Env) -> std::process::Child {
     child
 }
 
-#[test]
-fn sigterm_tears_a_foreground_run_down_within_10_s() {
-    let env = Env::new("sigterm");
+/// Sends `signal` to a foreground run and checks it exits cleanly, having removed everything,
+/// within 10 s.
+fn signal_tears_a_foreground_run_down(name: &str, signal: nix::sys::signal::Signal) {
+    let env = Env::new(name);
     let mut child = foreground_up(&env);
     assert!(!env.ps_is_empty());
     let started = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(env.ps_is_empty());
 }
 
+#[test]
+fn sigterm_tears_a_foreground_run_down_within_10_s() {
+    signal_tears_a_foreground_run_down("sigterm", nix::sys::signal::SIGTERM);
+}
+
 /// Closing the terminal a foreground run was started from (SIGHUP) tears it down as Ctrl-C
 /// does, rather than leaving it up until the next run's janitor.
 #[test]
 fn sighup_tears_a_foreground_run_down_within_10_s() {
-    let env = Env::new("sighup");
-    let mut child = foreground_up(&env);
-    assert!(!env.ps_is_empty());
-    let started = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::SIGHUP,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(env.ps_is_empty());
+    signal_tears_a_foreground_run_down("sighup", nix::sys::signal::SIGHUP);
 }
 
 #[test]

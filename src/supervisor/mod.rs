@@ -306,7 +306,8 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
     // not. Nor, yet, a run under the terminal UI: SIGHUP keeps its default action there (the
     // process ends and the next run's janitor removes what it left), as the UI does not come
     // back from a hung-up terminal to tear down.
-    let under_ui = std::io::stdout().is_terminal() && !options.no_tui;
+    let under_ui =
+        std::io::stdout().is_terminal() && !options.no_tui && options.supervise.is_none();
     let foreground = !options.detach && options.supervise.is_none() && !under_ui;
     let mut interrupted: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
         if foreground {
@@ -322,7 +323,6 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
         probes,
         on_docker,
     } = start(&options, &mut interrupted).await?;
-    let tty = std::io::stdout().is_terminal();
     println!("\n{}", table::render(&units));
     for url in table::published_urls(&units) {
         println!("  {url}");
@@ -346,7 +346,7 @@ pub async fn up(options: UpOptions) -> Result<(), UpError> {
     if options.supervise.is_none() {
         println!("Ctrl-C stops and removes it\n");
     }
-    if tty && !options.no_tui && options.supervise.is_none() {
+    if under_ui {
         // The terminal UI until `q` (confirmed) or a signal, fed by the live task (units,
         // events, logs, actions); then the same teardown.
         let mesh = live::LiveMesh {

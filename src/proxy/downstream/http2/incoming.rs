@@ -480,16 +480,20 @@ where
             let Some(recv) = &stream.recv else {
                 continue;
             };
-            let consumed = recv.take_consumed();
-            if consumed.bytes > 0 {
-                self.credit += consumed.bytes;
-                if !stream.remote_closed && !consumed.dropped {
-                    stream.recv_window += i64::from(consumed.bytes);
-                    frame::put_window_update(&mut self.write_buf, stream.id, consumed.bytes);
+            match recv.take_consumed() {
+                Some(0) => {}
+                Some(bytes) => {
+                    self.credit += bytes;
+                    if !stream.remote_closed {
+                        stream.recv_window += i64::from(bytes);
+                        frame::put_window_update(&mut self.write_buf, stream.id, bytes);
+                    }
                 }
-            }
-            if consumed.dropped {
-                stream.recv = None;
+                None => {
+                    if let Some(recv) = stream.recv.take() {
+                        self.credit = self.credit.saturating_add(recv.detach());
+                    }
+                }
             }
         }
     }

@@ -130,8 +130,6 @@ struct Server<'c, IO> {
     continuation: Option<Continuation>,
     handling: FuturesUnordered<Handling<'c>>,
     signal: Arc<ConnSignal>,
-    /// Streams with a response body still to send.
-    sending: usize,
     /// A body stopped on the send buffer's limit (not on its data or window).
     buffer_full: bool,
     /// Reading stopped on the send buffer's limit.
@@ -216,7 +214,6 @@ where
             continuation: None,
             handling: FuturesUnordered::new(),
             signal: Arc::default(),
-            sending: 0,
             buffer_full: false,
             read_paused: false,
             table_size_update: false,
@@ -281,9 +278,7 @@ where
             self.credit = 0;
         }
         loop {
-            if self.sending > 0 {
-                self.poll_bodies(cx);
-            }
+            self.poll_bodies(cx);
             let flushed = self.poll_flush(cx)?;
             // Bodies stopped at the send buffer's limit go on once it drained.
             if !(flushed && self.buffer_full) {
@@ -451,9 +446,6 @@ where
             recv.reset(reason);
             // What the client sent for it and nobody will take back otherwise.
             self.credit = self.credit.saturating_add(recv.detach());
-        }
-        if stream.body.is_some() {
-            self.sending -= 1;
         }
     }
 

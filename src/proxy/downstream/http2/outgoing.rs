@@ -51,7 +51,6 @@ where
             self.answered(at, false);
         } else {
             stream.body = Some(body);
-            self.sending += 1;
         }
     }
 
@@ -112,7 +111,6 @@ where
                     return;
                 }
                 Sent::Done { failed } => {
-                    self.sending -= 1;
                     self.streams[at].body = None;
                     let len = self.streams.len();
                     self.answered(at, failed);

@@ -68,14 +68,6 @@ struct RecvState {
     detached: bool,
 }
 
-/// What the connection learns from a stream's body on a signal.
-pub(super) struct Consumed {
-    /// Bytes read since the last look, to credit back to the client.
-    pub bytes: u32,
-    /// The body is gone: nothing more will be read.
-    pub dropped: bool,
-}
-
 impl RecvShared {
     pub(super) fn new(conn: Arc<ConnSignal>) -> Arc<Self> {
         Arc::new(RecvShared {
@@ -135,19 +127,11 @@ impl RecvShared {
         consumed.saturating_add(u32::try_from(unread).unwrap_or(u32::MAX))
     }
 
-    /// Takes what the reader consumed since the last call. A dropped body also hands back
-    /// what it left unread.
-    pub(super) fn take_consumed(&self) -> Consumed {
+    /// What the reader consumed since the last call, to give back as window; `None` once the
+    /// body was dropped (then [`RecvShared::detach`] gives back all it still holds).
+    pub(super) fn take_consumed(&self) -> Option<u32> {
         let mut state = self.lock();
-        let mut bytes = std::mem::take(&mut state.consumed);
-        if state.dropped && !state.detached {
-            let unread: usize = state.chunks.drain(..).map(|c| c.len()).sum();
-            bytes = bytes.saturating_add(u32::try_from(unread).unwrap_or(u32::MAX));
-        }
-        Consumed {
-            bytes,
-            dropped: state.dropped,
-        }
+        (!state.dropped).then(|| std::mem::take(&mut state.consumed))
     }
 }
 
