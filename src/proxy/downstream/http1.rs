@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::request::{self, Head};
 use super::response::{self, BodyEncoding, BodySize};
+use super::turn_end::{turn_end, Cpu};
 use super::{ConnError, Connection, HeaderTimeout};
 use crate::proxy::body::Body;
 use crate::proxy::hardening::watchdog::StreamGuard;
@@ -71,8 +72,8 @@ where
         // where reading the value would take the channel's lock on every request.
         let draining = !matches!(conn.drain.has_changed(), Ok(false));
         let keep_alive = facts.keep_alive && !draining;
-        // The answer goes out with the others of this turn (see `wake_at_turn_end`).
-        super::turn_end().await;
+        // The answer goes out with the others of this turn (see `turn_end`).
+        turn_end(Cpu::YieldIfDue).await;
         if !write_response(io, &mut out, &mut recycled, response, &facts, keep_alive).await? {
             let _ = io.shutdown().await;
             return Ok(Served::Closed);

@@ -18,6 +18,7 @@ pub mod http2;
 mod prefixed;
 mod request;
 mod response;
+mod turn_end;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -197,23 +198,4 @@ impl Connection {
             Opening::Http1
         })
     }
-}
-
-/// Has `cx`'s task polled again at the end of the worker's turn: once every task ready now has
-/// run and the worker has looked for I/O (the first poll of tokio's `yield_now` hands the waker
-/// to the scheduler for just that).
-///
-/// Writes to clients wait for it, so that the answers of all connections served in one turn go
-/// out together: a client woken by the first finds the rest waiting, where answers written as
-/// each was ready found it asleep again and again, and waking a client on another CPU is paid
-/// in the proxy's system time. Measured (README, Benchmark): h2load slept 0.13 times per h2c
-/// request (haproxy's answers 0.02) and wrk 0.19 per HTTP/1.1 request; deferred, 0.055 and
-/// 0.12, and +6 % h2c, +10 % HTTP/1.1 requests/s.
-fn wake_at_turn_end(cx: &mut std::task::Context<'_>) {
-    let _ = pin!(tokio::task::yield_now()).poll(cx);
-}
-
-/// [`wake_at_turn_end`], awaited.
-async fn turn_end() {
-    tokio::task::yield_now().await
 }

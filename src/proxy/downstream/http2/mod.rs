@@ -26,7 +26,8 @@ use h2::Reason;
 use http::Response;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{causes, wake_at_turn_end, ConnError, Connection};
+use super::turn_end::{wake_at_turn_end, Cpu};
+use super::{causes, ConnError, Connection};
 use crate::proxy::body::Body;
 use crate::proxy::hardening;
 use crate::proxy::hardening::watchdog::StreamGuard;
@@ -237,10 +238,10 @@ where
         }
         // The connection itself (reading frames, writing what the streams answered) waits for
         // the end of the worker's turn, so that the answers of all connections go out
-        // together (see `wake_at_turn_end`).
+        // together (see `turn_end`).
         if !self.at_turn_end {
             self.at_turn_end = true;
-            wake_at_turn_end(cx);
+            wake_at_turn_end(cx, Cpu::Keep);
             return Poll::Pending;
         }
         self.at_turn_end = false;
