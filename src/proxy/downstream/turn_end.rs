@@ -10,18 +10,18 @@
 //! +6 % h2c, +10 % HTTP/1.1 requests/s.
 //!
 //! Why the CPU is given away: a busy worker never sleeps, so nothing takes its CPU from it
-//! until the kernel's time slice runs out. Each request it writes upstream wakes an upstream
-//! process, and the kernel queues that process on the writer's CPU when the other CPUs are
-//! busy, behind the proxy, for up to a tick (4 ms). Every request on that upstream process
+//! until its time slice runs out and the next scheduler tick (4 ms apart here) notices. Each
+//! request it writes upstream wakes an upstream process, and the kernel queues that process on
+//! the writer's CPU when the other CPUs are busy, behind the proxy. Every request on that upstream process
 //! waited as long: that was meshsim's HTTP/1.1 p99 of about 3 ms against haproxy's 1.5 ms
 //! (`perf sched timehist`: the proxy ran 4.25 ms while a backend worker it had woken waited
-//! 3.99 ms on the same CPU, the other CPU idle part of that time). Yielding the CPU at a turn's
-//! end once [`CPU_YIELD_INTERVAL`] has passed lets whoever it woke run: p99 1.3–1.5 ms, level
-//! with haproxy, at one system call per interval at most.
+//! 3.99 ms on the same CPU, the other CPU busy with the client). Yielding the CPU at a turn's
+//! end once [`CPU_YIELD_INTERVAL`] has passed lets whoever it woke run: p99 1.2–1.7 ms in
+//! `bench/proxy.sh`, level with haproxy's 1.4–1.7 ms, at one system call per interval at most.
 //!
 //! An HTTP/2 connection does not ask for the yield. With h2load's 320 streams on 32
 //! connections the proxy is busy rather than waiting on its upstream, and yielding cost h2c
-//! requests/s (lower in 6 of 7 interleaved rounds, median −8 %) for no gain in mean latency.
+//! requests/s (lower in 6 of 7 interleaved rounds, median −8 %) for no better mean latency.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
