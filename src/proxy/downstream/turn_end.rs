@@ -25,7 +25,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -75,7 +75,15 @@ pub fn wake_at_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
         YIELD_ASKED.set(true);
     }
     if !END_QUEUED.replace(true) {
-        drop(tokio::spawn(TurnEnd(Some(WakeWaiting))));
+        // The task at the end of the turn. The guard is made here, not in the task, so that it
+        // wakes the waiting tasks even if the runtime drops the task unpolled.
+        let wake_waiting = WakeWaiting;
+        drop(tokio::spawn(async move {
+            if YIELD_ASKED.replace(false) {
+                yield_cpu_if_due(Instant::now());
+            }
+            drop(wake_waiting);
+        }));
     }
 }
 
@@ -91,22 +99,6 @@ pub async fn turn_end(cpu: Cpu) {
         Poll::Pending
     })
     .await
-}
-
-/// The task at the end of a turn: yields the CPU if asked and due, then wakes the waiting
-/// tasks.
-struct TurnEnd(Option<WakeWaiting>);
-
-impl Future for TurnEnd {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if YIELD_ASKED.replace(false) {
-            yield_cpu_if_due(Instant::now());
-        }
-        self.0.take();
-        Poll::Ready(())
-    }
 }
 
 /// Wakes the waiting tasks when dropped: when the turn ends, and also when the runtime shuts
@@ -129,10 +121,11 @@ impl Drop for WakeWaiting {
 /// first call only starts the clock). When nothing else waits for the CPU, `sched_yield`
 /// returns at once.
 fn yield_cpu_if_due(now: Instant) {
-    if cpu_yield_due(LAST_CPU_YIELD.get(), now) {
+    let last = LAST_CPU_YIELD.get();
+    if cpu_yield_due(last, now) {
         std::thread::yield_now();
         LAST_CPU_YIELD.set(Some(Instant::now()));
-    } else if LAST_CPU_YIELD.get().is_none() {
+    } else if last.is_none() {
         LAST_CPU_YIELD.set(Some(now));
     }
 }
