@@ -27,6 +27,7 @@ pub mod server;
 pub mod stats;
 mod stats_scope;
 pub mod tls;
+mod turn_end;
 pub mod upstream;
 
 #[cfg(test)]

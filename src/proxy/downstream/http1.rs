@@ -17,11 +17,11 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::request::{self, Head};
 use super::response::{self, BodyEncoding, BodySize};
-use super::turn_end::{turn_end, Cpu};
 use super::{ConnError, Connection, HeaderTimeout};
 use crate::proxy::body::Body;
 use crate::proxy::hardening::watchdog::StreamGuard;
 use crate::proxy::http1_wire;
+use crate::proxy::turn_end::{turn_end, Cpu};
 
 /// Bytes read from a connection at a time.
 const READ_SIZE: usize = 8 * 1024;

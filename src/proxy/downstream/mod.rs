@@ -18,7 +18,6 @@ pub mod http2;
 mod prefixed;
 mod request;
 mod response;
-mod turn_end;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, CONNECTION, TE};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
+use smallvec::SmallVec;
 
 use crate::proxy::body::{self, Body};
 use crate::proxy::headers::header_tokens;
@@ -14,6 +15,9 @@ use crate::proxy::http1_wire;
 /// The most headers the fast path parses; a request with more goes to hyper (which answers
 /// 431 past the listener's limit).
 const MAX_HEADERS: usize = 100;
+/// Headers whose places are noted without an allocation (a request from a browser has about a
+/// dozen; a load generator's, two or three).
+const INLINE_HEADERS: usize = 16;
 
 /// What the front of the read buffer holds.
 // Returned once per request and taken apart at once: boxing the request would cost an
@@ -96,17 +100,25 @@ pub fn parse(
     let offset = |s: &[u8]| s.as_ptr() as usize - base;
     let path = request.path.unwrap_or("").as_bytes();
     let path = (offset(path), path.len());
-    let spans: Vec<(usize, usize, usize, usize)> = request
+    // On the stack for the usual few headers: a `Vec` here was one allocation per request
+    // (and a whole `MAX_HEADERS` array, zeroed, cost more than that).
+    let spans: SmallVec<[Span; INLINE_HEADERS]> = request
         .headers
         .iter()
         .map(|h| {
             let (name, value) = (h.name.as_bytes(), h.value);
-            (offset(name), name.len(), offset(value), value.len())
+            Span {
+                name: offset(name),
+                name_len: name.len(),
+                value: offset(value),
+                value_len: value.len(),
+            }
         })
         .collect();
+    let spans = &spans[..];
     let head = buf.split_to(len).freeze();
     let headers = http1_wire::header_map(recycled, spans.len());
-    match build(&head, method, path, &spans, headers) {
+    match build(&head, method, path, spans, headers) {
         Some(built) => built,
         None => {
             // Something `http` refuses (a malformed target): give the bytes back for hyper.
@@ -118,17 +130,27 @@ pub fn parse(
     }
 }
 
+/// Where a header's name and value lie in the head.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    name: usize,
+    name_len: usize,
+    value: usize,
+    value_len: usize,
+}
+
 fn build(
     head: &Bytes,
     method: Method,
     (path, path_len): (usize, usize),
-    spans: &[(usize, usize, usize, usize)],
+    spans: &[Span],
     mut headers: HeaderMap,
 ) -> Option<Head> {
     let uri = Uri::from_maybe_shared(head.slice(path..path + path_len)).ok()?;
-    for &(name, name_len, value, value_len) in spans {
-        let name = HeaderName::from_bytes(&head[name..name + name_len]).ok()?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len)).ok()?;
+    for span in spans {
+        let name = HeaderName::from_bytes(&head[span.name..span.name + span.name_len]).ok()?;
+        let value = head.slice(span.value..span.value + span.value_len);
+        let value = HeaderValue::from_maybe_shared(value).ok()?;
         headers.append(name, value);
     }
     let mut keep_alive = true;

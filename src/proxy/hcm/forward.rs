@@ -49,8 +49,8 @@ const X_ENVOY_DOWNSTREAM_SERVICE_CLUSTER: HeaderName =
 pub struct Leg<'a> {
     /// The stream idle timeout (the route's, else the HCM's).
     pub idle: Option<Duration>,
-    /// Set when a stream timeout ended the request body.
-    pub fired: &'a timeouts::Fired,
+    /// Set when a stream timeout ended the request body (`None`: the body is not watched).
+    pub fired: Option<&'a timeouts::Fired>,
     pub shared: &'a Arc<Shared>,
     pub route: &'a RouteEntry,
     pub forward: &'a ForwardEntry,
@@ -269,7 +269,7 @@ impl Leg<'_> {
             if let Some(code) = observed {
                 outlier::record(core, &host, code);
             }
-            if let Some(cause) = self.fired.get() {
+            if let Some(cause) = self.fired.and_then(timeouts::Fired::get) {
                 // The request body stopped (idle) or came too slowly: the client's fault.
                 return self.downstream_timeout(ex, cause, head);
             }
@@ -400,12 +400,9 @@ impl Leg<'_> {
         let rbody = match self.idle {
             // A response that stalls mid-body is reset after the idle timeout, as in Envoy.
             // (Boxed once, around the watch: every proxied response takes this path.)
-            Some(idle) if code != 101 => body::boxed(timeouts::Watched::new(
-                rbody,
-                Some(idle),
-                None,
-                timeouts::Fired::default(),
-            )),
+            Some(idle) if code != 101 => {
+                body::boxed(timeouts::Watched::new(rbody, Some(idle), None, None))
+            }
             _ => body::boxed(rbody),
         };
         Response::from_parts(rparts, rbody)

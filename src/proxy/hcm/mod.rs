@@ -199,7 +199,8 @@ impl HttpConnectionManager {
         let (mut parts, body) = req.into_parts();
         // Checked on the head as received, before any header is added or removed.
         let rejection = head_check::check(&parts, shared.config.max_headers_count as usize).err();
-        let authority = request::authority(&parts);
+        let authority_value = request::authority(&parts);
+        let authority = authority_value.as_ref().and_then(|v| v.to_str().ok());
         // Hop-by-hop headers belong to the client's connection: drop them before this hop adds
         // its own headers, so a `Connection:` nomination cannot remove what the proxy sets.
         let upgrade = request::take_upgrade(&mut parts.headers);
@@ -216,13 +217,7 @@ impl HttpConnectionManager {
             )),
             None => body,
         };
-        let mut exchange = Exchange::new(
-            shared.clone(),
-            conn,
-            &parts,
-            authority.as_deref(),
-            bytes_received,
-        );
+        let mut exchange = Exchange::new(shared.clone(), conn, &parts, authority, bytes_received);
         let head = parts.method == http::Method::HEAD;
         if let Some(rejection) = rejection {
             return self.reject(exchange, rejection, parts.version, head);
@@ -237,7 +232,7 @@ impl HttpConnectionManager {
             method: parts.method.as_str(),
             path,
             query,
-            authority: authority.as_deref().unwrap_or(""),
+            authority: authority.unwrap_or(""),
             scheme,
             headers: &parts.headers,
         };
@@ -286,7 +281,7 @@ impl HttpConnectionManager {
                     r,
                     &route.matcher,
                     scheme,
-                    authority.as_deref().unwrap_or(""),
+                    authority.unwrap_or(""),
                     path,
                     query,
                 );
@@ -303,25 +298,30 @@ impl HttpConnectionManager {
                     .config
                     .request_timeout
                     .map(|t| tokio::time::Instant::from_std(exchange.start) + t);
-                let fired = timeouts::Fired::default();
-                // A body already complete (a GET) has nothing left to watch.
-                let body = if (idle.is_some() || deadline.is_some())
-                    && !http_body::Body::is_end_stream(&body)
-                {
-                    body::boxed(timeouts::Watched::new(body, idle, deadline, fired.clone()))
-                } else {
-                    body
+                // A body already complete (a GET) has nothing left to watch, and nothing to
+                // record a timeout in (no allocation for it).
+                let watched = (idle.is_some() || deadline.is_some())
+                    && !http_body::Body::is_end_stream(&body);
+                let fired = watched.then(timeouts::Fired::default);
+                let body = match &fired {
+                    Some(fired) => body::boxed(timeouts::Watched::new(
+                        body,
+                        idle,
+                        deadline,
+                        Some(fired.clone()),
+                    )),
+                    None => body,
                 };
                 let leg = forward::Leg {
                     idle,
-                    fired: &fired,
+                    fired: fired.as_ref(),
                     shared,
                     route,
                     forward: f,
                     mutations: [&route.mutations, &vhost.mutations, &table.mutations],
                     internal,
                     upgrade,
-                    authority: authority.as_deref(),
+                    authority,
                     path,
                     query,
                 };

@@ -62,12 +62,18 @@ pin_project_lite::pin_project! {
         deadline: Option<Instant>,
         idle_timer: Option<Pin<Box<Sleep>>>,
         deadline_timer: Option<Pin<Box<Sleep>>>,
-        fired: Fired,
+        // Where the timeout that fired is recorded, when someone will ask.
+        fired: Option<Fired>,
     }
 }
 
 impl<B> Watched<B> {
-    pub fn new(inner: B, idle: Option<Duration>, deadline: Option<Instant>, fired: Fired) -> Self {
+    pub fn new(
+        inner: B,
+        idle: Option<Duration>,
+        deadline: Option<Instant>,
+        fired: Option<Fired>,
+    ) -> Self {
         Watched {
             inner,
             idle,
@@ -115,13 +121,17 @@ where
         }
         if let Some(timer) = this.deadline_timer.as_mut() {
             if timer.as_mut().poll(cx).is_ready() {
-                this.fired.set(Cause::Request);
+                if let Some(fired) = this.fired {
+                    fired.set(Cause::Request);
+                }
                 return Poll::Ready(Some(Err(Box::new(TimedOut("request timeout")))));
             }
         }
         if let Some(timer) = this.idle_timer.as_mut() {
             if timer.as_mut().poll(cx).is_ready() {
-                this.fired.set(Cause::StreamIdle);
+                if let Some(fired) = this.fired {
+                    fired.set(Cause::StreamIdle);
+                }
                 return Poll::Ready(Some(Err(Box::new(TimedOut("stream timeout")))));
             }
         }
@@ -147,7 +157,12 @@ mod tests {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
         let inner = http_body_util::StreamBody::new(tokio_stream_like(rx));
         let fired = Fired::default();
-        let mut body = Watched::new(inner, Some(Duration::from_millis(50)), None, fired.clone());
+        let mut body = Watched::new(
+            inner,
+            Some(Duration::from_millis(50)),
+            None,
+            Some(fired.clone()),
+        );
         tx.send(Ok(Frame::data(Bytes::from_static(b"a"))))
             .await
             .unwrap();

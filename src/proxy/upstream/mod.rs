@@ -29,6 +29,7 @@ use crate::config::model::UpstreamProtocol;
 use crate::proxy::body::{Body, BoxError};
 use crate::proxy::cluster::circuit_breaker::PendingSlot;
 use crate::proxy::cluster::{ClusterCore, Host};
+use crate::proxy::turn_end::{self, Cpu};
 
 pub use connector::ConnectError;
 use http1::{Http1Body, Http1Connection};
@@ -157,6 +158,11 @@ impl Upstream {
         host: &Arc<Host>,
         mut req: Request<Body>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        // A request from an HTTP/1.x client goes out with the others read in this turn, so the
+        // upstream finds them together when it wakes (see `turn_end`).
+        if req.version() < Version::HTTP_2 && turn_end::one_worker() {
+            turn_end::turn_end(Cpu::Keep).await;
+        }
         *req.version_mut() = Version::HTTP_11;
         loop {
             let (conn, reused) = match host.connections.take_http1() {
@@ -247,5 +253,121 @@ impl Upstream {
             idle::close_http2_when_idle(&self.core, host, &conn, timeout);
         }
         Ok(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::Path;
+    use std::pin::pin;
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::dns::Resolver;
+    use crate::proxy::cluster::discovery::Network;
+    use crate::proxy::cluster::ClusterManager;
+    use crate::proxy::stats::Store;
+
+    /// Waits (on the runtime's clock, so the proxy side keeps running) until `f` has it.
+    async fn wait_for<T>(mut f: impl FnMut() -> std::io::Result<T>) -> T {
+        loop {
+            match f() {
+                Ok(v) => return v,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
+                Err(e) => panic!("upstream socket: {e}"),
+            }
+        }
+    }
+
+    /// Reads one request head from the raw upstream side and answers it.
+    async fn answer(peer: &mut TcpStream) {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            wait_for(|| peer.read_exact(&mut byte)).await;
+            head.push(byte[0]);
+        }
+        peer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+    }
+
+    fn request(version: Version) -> Request<Body> {
+        let mut req = Request::new(crate::proxy::body::empty());
+        *req.version_mut() = version;
+        req.headers_mut().insert(HOST, "x".parse().unwrap());
+        req
+    }
+
+    /// On a one-worker runtime (what `#[tokio::test]` is), a request from an HTTP/1.x client
+    /// is not written when its send is first polled but at the turn's end, with the others
+    /// read in that turn; one from an HTTP/2 client is written at once.
+    #[tokio::test]
+    async fn an_http1_clients_request_goes_upstream_at_the_turns_end() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let yaml = format!(
+            "static_resources:
+  clusters:
+  - name: up
+    load_assignment:
+      cluster_name: up
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}}}
+"
+        );
+        let loaded = crate::config::load_str("test.yaml", &yaml, Path::new(".")).unwrap();
+        let net = Network {
+            resolver: Resolver::with_nameserver("127.0.0.1:5".parse().unwrap()).unwrap(),
+            pod_ip: None,
+        };
+        let (_shutdown, shutdown_rx) = watch::channel(false);
+        let clusters =
+            ClusterManager::build(&loaded.bootstrap.clusters, &Store::new(), &net, shutdown_rx)
+                .await
+                .unwrap();
+        let cluster = clusters.get("up").unwrap();
+        let host = cluster.core.choose_host(None).unwrap();
+
+        // A first request opens the connection, which then waits in the pool.
+        let first = tokio::spawn({
+            let host = host.clone();
+            let core = cluster.core.clone();
+            async move {
+                let upstream = Upstream::new(core);
+                let response = upstream.send(&host, false, request(Version::HTTP_11)).await;
+                response.unwrap().into_body().collect().await.unwrap();
+            }
+        });
+        let (mut peer, _) = wait_for(|| listener.accept()).await;
+        peer.set_nonblocking(true).unwrap();
+        answer(&mut peer).await;
+        first.await.unwrap();
+
+        for (version, at_once) in [(Version::HTTP_11, false), (Version::HTTP_2, true)] {
+            let mut send = pin!(cluster.upstream.send(&host, false, request(version)));
+            let first_poll = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+            assert!(
+                first_poll.is_pending(),
+                "{version:?}: the answer is still to come"
+            );
+            let written = match peer.peek(&mut [0u8; 1]) {
+                Ok(n) => n > 0,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+                Err(e) => panic!("upstream socket: {e}"),
+            };
+            assert_eq!(written, at_once, "{version:?}: written by the first poll");
+            let (response, ()) = tokio::join!(send, answer(&mut peer));
+            response.unwrap().into_body().collect().await.unwrap();
+        }
     }
 }

@@ -26,13 +26,13 @@ use h2::Reason;
 use http::Response;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::turn_end::{wake_at_turn_end, Cpu};
 use super::{causes, ConnError, Connection};
 use crate::proxy::body::Body;
 use crate::proxy::hardening;
 use crate::proxy::hardening::watchdog::StreamGuard;
 use crate::proxy::http2_wire::frame::{self, setting, Head, Kind};
 use crate::proxy::http2_wire::hpack;
+use crate::proxy::turn_end::{wake_at_turn_end, Cpu};
 
 use keep_alive::KeepAlive;
 use recv_body::{ConnSignal, RecvShared};

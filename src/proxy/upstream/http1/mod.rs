@@ -17,6 +17,7 @@ mod body;
 mod decode;
 mod encode;
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -39,6 +40,15 @@ use crate::proxy::http1_wire;
 
 /// Bytes read from a connection at a time (hyper's initial read buffer size).
 const READ_SIZE: usize = 8 * 1024;
+
+thread_local! {
+    /// A request buffer whose request has gone out, empty, for the next request this worker
+    /// sends: most requests are written at once, so one buffer serves them all, where a new
+    /// one for each cost an allocation per request. (Kept out of [`Http1Connection`], which
+    /// moves whole between the pool, the exchange and the response body: a bigger one is
+    /// copied with `memcpy` instead of a few moves.)
+    static SPARE_WRITE_BUF: Cell<BytesMut> = Cell::new(BytesMut::new());
+}
 
 /// An open HTTP/1.1 connection to an upstream host, with what has been read from it and not
 /// yet consumed.
@@ -119,7 +129,7 @@ pub async fn send(
         body.is_end_stream(),
         body.size_hint().exact(),
     );
-    let mut out = BytesMut::new();
+    let mut out = SPARE_WRITE_BUF.take();
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     encode::write_head(&mut out, &parts.method, target, &parts.headers);
     let method = parts.method.clone();
@@ -238,6 +248,7 @@ impl Exchange {
                 if let Some((parts, _)) = self.request.take() {
                     http1_wire::recycle(&mut self.recycled, parts.headers);
                 }
+                SPARE_WRITE_BUF.set(std::mem::take(&mut self.out));
                 return Poll::Ready(Ok(()));
             }
             let (_, body) = self.request.as_mut().expect("sent once");

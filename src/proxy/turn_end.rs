@@ -1,23 +1,36 @@
 //! The end of a worker's turn: the moment every task that was ready has run and the worker is
-//! about to look for I/O again. Writes to clients wait for it, and there, when an HTTP/1.1
-//! answer asks, the worker gives its CPU away if it has held it for a while.
+//! about to look for I/O again. Writes wait for it — answers to clients, and requests from
+//! HTTP/1.1 clients to their upstreams — and there, when an HTTP/1.1 answer asks, the worker
+//! gives its CPU away if it has held it for a while.
 //!
-//! Why writes wait: the answers of all connections served in one turn then go out together,
+//! Why answers wait: the answers of all connections served in one turn then go out together,
 //! so a client woken by the first finds the rest waiting, where answers written as each was
 //! ready found it asleep again and again (waking a client on another CPU is paid in the
 //! proxy's system time). Measured (README, Benchmark): h2load slept 0.13 times per h2c request
 //! (haproxy's answers 0.02) and wrk 0.19 per HTTP/1.1 request; deferred, 0.055 and 0.12, and
 //! +6 % h2c, +10 % HTTP/1.1 requests/s.
 //!
+//! Why upstream requests wait too, the same way: written as each client's request was read,
+//! they came one at a time, a few microseconds apart, and an upstream process woke for the
+//! first, answered it and went back to sleep before the next arrived; written together at the
+//! turn's end, it finds them all when it wakes. Measured (README, Benchmark): HTTP/1.1
+//! requests/s +3–7 % in 4 interleaved rounds of one build with and without, the proxy's
+//! system time per request 19.1–20.3 → 17.5–18.3 µs. Only on a one-worker runtime
+//! ([`one_worker`]; elsewhere the turn's end comes after the poll for I/O, a delay that was
+//! not measured), and only for requests from
+//! HTTP/1.x clients: an HTTP/2 connection reads at the turn's end already, so its requests
+//! would wait for the next turn (h2c −10 % when that was tried).
+//!
 //! Why the CPU is given away: a busy worker never sleeps, so nothing takes its CPU from it
 //! until its time slice runs out and the next scheduler tick (4 ms apart here) notices. Each
 //! request it writes upstream wakes an upstream process, and the kernel queues that process on
-//! the writer's CPU when the other CPUs are busy, behind the proxy. Every request on that upstream process
-//! waited as long: that was meshsim's HTTP/1.1 p99 of about 3 ms against haproxy's 1.5 ms
-//! (`perf sched timehist`: the proxy ran 4.25 ms while a backend worker it had woken waited
-//! 3.99 ms on the same CPU, the other CPU busy with the client). Yielding the CPU at a turn's
-//! end once [`CPU_YIELD_INTERVAL`] has passed lets whoever it woke run: p99 1.2–1.7 ms in
-//! `bench/proxy.sh`, level with haproxy's 1.4–1.7 ms, at one system call per interval at most.
+//! the writer's CPU when the other CPUs are busy, behind the proxy. Every request on that
+//! upstream process waited as long: that was meshsim's HTTP/1.1 p99 of about 3 ms against
+//! haproxy's 1.5 ms (`perf sched timehist`: the proxy ran 4.25 ms while a backend worker it had
+//! woken waited 3.99 ms on the same CPU, the other CPU busy with the client). Yielding the CPU
+//! at a turn's end once [`CPU_YIELD_INTERVAL`] has passed lets whoever it woke run: p99
+//! 1.2–1.7 ms in `bench/proxy.sh`, level with haproxy's 1.4–1.7 ms, at one system call per
+//! interval at most.
 //!
 //! An HTTP/2 connection does not ask for the yield. With h2load's 320 streams on 32
 //! connections the proxy is busy rather than waiting on its upstream, and yielding cost h2c
@@ -45,6 +58,8 @@ pub enum Cpu {
 thread_local! {
     /// The tasks waiting for the end of this worker's current turn.
     static WAITING: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
+    /// The list before last, empty, kept for its allocation.
+    static SPARE: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
     /// Whether the task that wakes them is queued.
     static END_QUEUED: Cell<bool> = const { Cell::new(false) };
     /// Whether one of them asked for the CPU to be yielded ([`Cpu::YieldIfDue`]).
@@ -61,9 +76,7 @@ thread_local! {
 /// are read). On a multi-thread runtime, where a task is not bound to a thread's list, tokio's
 /// `yield_now` does it (its tasks run once the worker has looked for I/O).
 pub fn wake_at_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
-    let one_worker =
-        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread);
-    if !one_worker {
+    if !one_worker() {
         if cpu == Cpu::YieldIfDue {
             yield_cpu_if_due(Instant::now());
         }
@@ -85,6 +98,12 @@ pub fn wake_at_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
             drop(wake_waiting);
         }));
     }
+}
+
+/// Whether the current task runs on a one-worker (current-thread) runtime, where the turn's
+/// end is this module's own and comes before the next poll for I/O.
+pub fn one_worker() -> bool {
+    Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread)
 }
 
 /// [`wake_at_turn_end`], awaited.
@@ -110,10 +129,14 @@ impl Drop for WakeWaiting {
     fn drop(&mut self) {
         END_QUEUED.set(false);
         YIELD_ASKED.set(false);
-        let waiting = WAITING.with(|waiting| std::mem::take(&mut *waiting.borrow_mut()));
-        for waker in waiting {
+        // Swapped out, so that a waker that registers again while being woken joins the next
+        // turn's list, and the list's allocation comes back for that turn.
+        let mut waking = SPARE.take();
+        WAITING.with(|waiting| std::mem::swap(&mut *waiting.borrow_mut(), &mut waking));
+        for waker in waking.drain(..) {
             waker.wake();
         }
+        SPARE.set(waking);
     }
 }
 
