@@ -426,7 +426,13 @@ where
         max_list: usize,
         trailers: bool,
     ) -> Result<Decoded, ConnError> {
-        match request_head::decode(&mut self.decoder, block, max_list, trailers) {
+        // A request's headers go into the map of an earlier answer on this connection (see
+        // `start_response`); trailers are rare and get a map of their own.
+        let headers = match trailers {
+            false => self.header_maps.pop().unwrap_or_default(),
+            true => HeaderMap::new(),
+        };
+        match request_head::decode(&mut self.decoder, block, max_list, trailers, headers) {
             Ok(decoded) => Ok(decoded),
             Err(_) => Err(self.conn_error(Reason::COMPRESSION_ERROR, "undecodable header block")),
         }

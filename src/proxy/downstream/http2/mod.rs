@@ -23,7 +23,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::Reason;
-use http::Response;
+use http::{HeaderMap, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{causes, ConnError, Connection};
@@ -55,6 +55,9 @@ const MAX_EMPTY_DATA_FRAMES: u32 = 1024;
 /// DATA payloads at least this large go to their body as a slice of the read buffer; smaller
 /// ones are copied, so a queued byte never pins a whole buffer.
 const SHARED_DATA_MIN: u32 = 1024;
+/// Answered header maps a connection keeps for its next requests (the streams a client like
+/// h2load keeps open at once, 10 by default, stay within it).
+const MAX_RECYCLED_HEADER_MAPS: usize = 16;
 /// Our keep-alive PING's payload.
 const PING_PAYLOAD: [u8; 8] = *b"meshsim\0";
 
@@ -130,6 +133,8 @@ struct Server<'c, IO> {
     /// A header block waiting for its CONTINUATION frames.
     continuation: Option<Continuation>,
     handling: FuturesUnordered<Handling<'c>>,
+    /// Header maps of answers sent, cleared, for requests to come.
+    header_maps: Vec<HeaderMap>,
     signal: Arc<ConnSignal>,
     /// A body stopped on the send buffer's limit (not on its data or window).
     buffer_full: bool,
@@ -214,6 +219,7 @@ where
             last_stream_id: 0,
             continuation: None,
             handling: FuturesUnordered::new(),
+            header_maps: Vec::new(),
             signal: Arc::default(),
             buffer_full: false,
             read_paused: false,

@@ -47,18 +47,19 @@ struct Pseudos {
 
 /// Decodes `block` (the whole block is always decoded, so the HPACK table stays in step with
 /// the client's). `max_list` is the header budget in RFC 9113 §6.5.2 octets (name + value + 32
-/// per field).
+/// per field). The headers go into `headers`, an empty map (whose allocation may be reused).
 pub(super) fn decode(
     decoder: &mut hpack::Decoder,
     block: &[u8],
     max_list: usize,
     trailers: bool,
+    mut headers: HeaderMap,
 ) -> Result<Decoded, hpack::DecodeError> {
+    debug_assert!(headers.is_empty(), "a recycled map comes cleared");
     let mut size = 0usize;
     let mut malformed = false;
     let mut regular_seen = false;
     let mut pseudos = Pseudos::default();
-    let mut headers = HeaderMap::new();
     decoder.decode(block, |field| {
         let Ok((name, value)) = field else {
             malformed = true;
