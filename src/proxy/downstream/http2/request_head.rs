@@ -3,6 +3,7 @@
 //! header; `te` only as "trailers". A block that breaks a rule is a malformed request (a stream
 //! error); one whose list is over the listener's budget is answered 431.
 
+use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
@@ -170,8 +171,10 @@ fn is_connection_specific(name: &HeaderName) -> bool {
 fn request_line(p: Pseudos) -> Option<(Method, Uri)> {
     let method = Method::from_bytes(p.method?.as_bytes()).ok()?;
     let mut parts = http::uri::Parts::default();
-    if let Some(authority) = &p.authority {
-        parts.authority = Some(Authority::try_from(authority.as_bytes()).ok()?);
+    // The URI's parts own the decoded values instead of copies: a copy was a new vector's bytes,
+    // which the first clone of the URI (the HCM makes two) moved into an allocation of its own.
+    if let Some(authority) = p.authority {
+        parts.authority = Some(Authority::from_maybe_shared(Bytes::from_owner(authority)).ok()?);
     }
     if method == Method::CONNECT {
         if p.scheme.is_some() || p.path.is_some() {
@@ -193,7 +196,8 @@ fn request_line(p: Pseudos) -> Option<(Method, Uri)> {
         if path.is_empty() {
             return None;
         }
-        parts.path_and_query = Some(PathAndQuery::try_from(path.as_bytes()).ok()?);
+        let path = PathAndQuery::from_maybe_shared(Bytes::from_owner(path)).ok()?;
+        parts.path_and_query = Some(path);
     }
     Some((method, Uri::from_parts(parts).ok()?))
 }
