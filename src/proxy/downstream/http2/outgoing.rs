@@ -57,8 +57,9 @@ where
 
     /// Keeps an encoded answer's header map, cleared, for a later request's headers: it went
     /// upstream as a request's and came back as the response's, so it already fits a message
-    /// with the proxy's additions. (A new map for every h2c request grew twice: two of the
-    /// allocations per request that glibc serves slowly with hundreds of streams in flight.)
+    /// with the proxy's additions. (A new map for every h2c request was allocated as it filled:
+    /// two allocations per request, which glibc serves slowly with hundreds of streams in
+    /// flight.)
     fn recycle_header_map(&mut self, mut map: HeaderMap) {
         if self.header_maps.len() < MAX_RECYCLED_HEADER_MAPS {
             map.clear();
