@@ -16,7 +16,7 @@
 //! turn's end, it finds them all when it wakes. Measured (README, Benchmark): HTTP/1.1
 //! requests/s +3–7 % in 4 interleaved rounds of one build with and without, the proxy's
 //! system time per request 19.1–20.3 → 17.5–18.3 µs. Only on a one-worker runtime
-//! ([`one_worker`]; elsewhere the turn's end comes after the poll for I/O, a delay that was
+//! ([`turn_end_if_one_worker`]; elsewhere the turn's end comes after the poll for I/O, a delay that was
 //! not measured), and only for requests from
 //! HTTP/1.x clients: an HTTP/2 connection reads at the turn's end already, so its requests
 //! would wait for the next turn (h2c −10 % when that was tried).
@@ -83,6 +83,11 @@ pub fn wake_at_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
         let _ = pin!(tokio::task::yield_now()).poll(cx);
         return;
     }
+    join_turn_end(cx, cpu);
+}
+
+/// The one-worker half of [`wake_at_turn_end`]: `cx`'s waker joins this thread's list.
+fn join_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
     WAITING.with(|waiting| waiting.borrow_mut().push(cx.waker().clone()));
     if cpu == Cpu::YieldIfDue {
         YIELD_ASKED.set(true);
@@ -102,19 +107,33 @@ pub fn wake_at_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
 
 /// Whether the current task runs on a one-worker (current-thread) runtime, where the turn's
 /// end is this module's own and comes before the next poll for I/O.
-pub fn one_worker() -> bool {
+fn one_worker() -> bool {
     Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread)
 }
 
 /// [`wake_at_turn_end`], awaited.
 pub async fn turn_end(cpu: Cpu) {
+    wait_once(|cx| wake_at_turn_end(cx, cpu)).await
+}
+
+/// The end of the turn on a one-worker runtime; elsewhere nothing is awaited. For upstream
+/// requests: on a multi-thread runtime the turn's end comes after the poll for I/O, a delay
+/// that was not measured (see the module's doc).
+pub async fn turn_end_if_one_worker() {
+    if one_worker() {
+        wait_once(|cx| join_turn_end(cx, Cpu::Keep)).await
+    }
+}
+
+/// Pending once, after `register` has arranged for the task to be woken; then ready.
+async fn wait_once(mut register: impl FnMut(&mut Context<'_>)) {
     let mut waited = false;
     poll_fn(|cx| {
         if waited {
             return Poll::Ready(());
         }
         waited = true;
-        wake_at_turn_end(cx, cpu);
+        register(cx);
         Poll::Pending
     })
     .await

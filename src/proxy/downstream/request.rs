@@ -115,10 +115,9 @@ pub fn parse(
             }
         })
         .collect();
-    let spans = &spans[..];
     let head = buf.split_to(len).freeze();
     let headers = http1_wire::header_map(recycled, spans.len());
-    match build(&head, method, path, spans, headers) {
+    match build(&head, method, path, &spans, headers) {
         Some(built) => built,
         None => {
             // Something `http` refuses (a malformed target): give the bytes back for hyper.

@@ -19,15 +19,12 @@ pub const X_ENVOY_EXTERNAL_ADDRESS: HeaderName =
     HeaderName::from_static("x-envoy-external-address");
 
 /// `:authority` (HTTP/2, absolute-form HTTP/1) or the `Host` header, as a value that does not
-/// borrow the request: the `Host` header's is a cheap clone (no allocation per request).
+/// borrow the request: the `Host` header's is a cheap clone (no allocation per request). The
+/// caller reads it with `to_str`, which refuses a `Host` that is not visible ASCII.
 pub fn authority(parts: &Parts) -> Option<HeaderValue> {
     match parts.uri.authority() {
         Some(a) => HeaderValue::from_str(a.as_str()).ok(),
-        None => parts
-            .headers
-            .get(HOST)
-            .filter(|h| h.to_str().is_ok())
-            .cloned(),
+        None => parts.headers.get(HOST).cloned(),
     }
 }
 

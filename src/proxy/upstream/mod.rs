@@ -29,7 +29,7 @@ use crate::config::model::UpstreamProtocol;
 use crate::proxy::body::{Body, BoxError};
 use crate::proxy::cluster::circuit_breaker::PendingSlot;
 use crate::proxy::cluster::{ClusterCore, Host};
-use crate::proxy::turn_end::{self, Cpu};
+use crate::proxy::turn_end::turn_end_if_one_worker;
 
 pub use connector::ConnectError;
 use http1::{Http1Body, Http1Connection};
@@ -160,8 +160,8 @@ impl Upstream {
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         // A request from an HTTP/1.x client goes out with the others read in this turn, so the
         // upstream finds them together when it wakes (see `turn_end`).
-        if req.version() < Version::HTTP_2 && turn_end::one_worker() {
-            turn_end::turn_end(Cpu::Keep).await;
+        if req.version() < Version::HTTP_2 {
+            turn_end_if_one_worker().await;
         }
         *req.version_mut() = Version::HTTP_11;
         loop {

@@ -50,6 +50,10 @@ thread_local! {
     static SPARE_WRITE_BUF: Cell<BytesMut> = Cell::new(BytesMut::new());
 }
 
+/// The largest spare request buffer kept: a request head and a small body fit. One that grew
+/// for a large body is freed, not held by the worker for good.
+const SPARE_WRITE_BUF_MAX: usize = 16 * 1024;
+
 /// An open HTTP/1.1 connection to an upstream host, with what has been read from it and not
 /// yet consumed.
 pub struct Http1Connection {
@@ -248,7 +252,9 @@ impl Exchange {
                 if let Some((parts, _)) = self.request.take() {
                     http1_wire::recycle(&mut self.recycled, parts.headers);
                 }
-                SPARE_WRITE_BUF.set(std::mem::take(&mut self.out));
+                if self.out.capacity() <= SPARE_WRITE_BUF_MAX {
+                    SPARE_WRITE_BUF.set(std::mem::take(&mut self.out));
+                }
                 return Poll::Ready(Ok(()));
             }
             let (_, body) = self.request.as_mut().expect("sent once");
