@@ -16,10 +16,11 @@
 //! turn's end, it finds them all when it wakes. Measured (README, Benchmark): HTTP/1.1
 //! requests/s +3–7 % in 4 interleaved rounds of one build with and without, the proxy's
 //! system time per request 19.1–20.3 → 17.5–18.3 µs. Only on a one-worker runtime
-//! ([`turn_end_if_one_worker`]; elsewhere the turn's end comes after the poll for I/O, a delay that was
-//! not measured), and only for requests from
-//! HTTP/1.x clients: an HTTP/2 connection reads at the turn's end already, so its requests
-//! would wait for the next turn (h2c −10 % when that was tried).
+//! ([`turn_end_if_one_worker`]; elsewhere the turn's end comes after the poll for I/O, a
+//! delay that was not measured), and only for requests from HTTP/1.x clients: an HTTP/2
+//! connection reads at the turn's end already, so its requests would wait for the next turn
+//! (h2c −10 % when that was tried). At the turn's end the upstream requests are written
+//! before the answers ([`Waiting`] says why).
 //!
 //! Why the CPU is given away: a busy worker never sleeps, so nothing takes its CPU from it
 //! until its time slice runs out and the next scheduler tick (4 ms apart here) notices. Each
@@ -55,11 +56,55 @@ pub enum Cpu {
     YieldIfDue,
 }
 
+/// The tasks waiting for the end of a turn, in the order they are woken there: the upstream
+/// requests first, then the answers (and HTTP/2 connections).
+///
+/// Why that order: woken in the order they waited, the two kinds interleaved, and the
+/// requests for one upstream process went out spread over the whole turn's writes (each
+/// write about 7 µs of system time). A process woken by the first answered it and went back
+/// to sleep before the next came, and was woken again. Written first, in one burst, they find
+/// each upstream process awake. Measured (`perf record -e sched:sched_wakeup` on the proxy,
+/// `wrk -c32`): upstream wake-ups 0.218 → 0.167 per request (haproxy's 0.164), and HTTP/1.1
+/// requests/s +7 % in 5 interleaved rounds of one build with and without.
+#[derive(Default)]
+struct Waiting {
+    upstream_requests: Vec<Waker>,
+    answers: Vec<Waker>,
+}
+
+impl Waiting {
+    const fn new() -> Self {
+        Waiting {
+            upstream_requests: Vec::new(),
+            answers: Vec::new(),
+        }
+    }
+
+    fn list(&mut self, writes: Writes) -> &mut Vec<Waker> {
+        match writes {
+            Writes::UpstreamRequest => &mut self.upstream_requests,
+            Writes::Answers => &mut self.answers,
+        }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.upstream_requests.is_empty() && self.answers.is_empty()
+    }
+}
+
+/// What a waiting task writes once woken, which decides when it is woken in the turn's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    UpstreamRequest,
+    Answers,
+}
+
 thread_local! {
     /// The tasks waiting for the end of this worker's current turn.
-    static WAITING: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
-    /// The list before last, empty, kept for its allocation.
-    static SPARE: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
+    static WAITING: RefCell<Waiting> = const { RefCell::new(Waiting::new()) };
+    /// The lists before last, empty, kept for their allocations.
+    static SPARE: Cell<Waiting> = const { Cell::new(Waiting::new()) };
     /// Whether the task that wakes them is queued.
     static END_QUEUED: Cell<bool> = const { Cell::new(false) };
     /// Whether one of them asked for the CPU to be yielded ([`Cpu::YieldIfDue`]).
@@ -83,12 +128,13 @@ pub fn wake_at_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
         let _ = pin!(tokio::task::yield_now()).poll(cx);
         return;
     }
-    join_turn_end(cx, cpu);
+    join_turn_end(cx, Writes::Answers, cpu);
 }
 
-/// The one-worker half of [`wake_at_turn_end`]: `cx`'s waker joins this thread's list.
-fn join_turn_end(cx: &mut Context<'_>, cpu: Cpu) {
-    WAITING.with(|waiting| waiting.borrow_mut().push(cx.waker().clone()));
+/// The one-worker half of [`wake_at_turn_end`]: `cx`'s waker joins this thread's list for
+/// `writes`.
+fn join_turn_end(cx: &mut Context<'_>, writes: Writes, cpu: Cpu) {
+    WAITING.with(|waiting| waiting.borrow_mut().list(writes).push(cx.waker().clone()));
     if cpu == Cpu::YieldIfDue {
         YIELD_ASKED.set(true);
     }
@@ -121,7 +167,7 @@ pub async fn turn_end(cpu: Cpu) {
 /// that was not measured (see the module's doc).
 pub async fn turn_end_if_one_worker() {
     if one_worker() {
-        wait_once(|cx| join_turn_end(cx, Cpu::Keep)).await
+        wait_once(|cx| join_turn_end(cx, Writes::UpstreamRequest, Cpu::Keep)).await
     }
 }
 
@@ -149,10 +195,15 @@ impl Drop for WakeWaiting {
         END_QUEUED.set(false);
         YIELD_ASKED.set(false);
         // Swapped out, so that a waker that registers again while being woken joins the next
-        // turn's list, and the list's allocation comes back for that turn.
+        // turn's lists, and the lists' allocations come back for that turn.
         let mut waking = SPARE.take();
         WAITING.with(|waiting| std::mem::swap(&mut *waiting.borrow_mut(), &mut waking));
-        for waker in waking.drain(..) {
+        // Woken tasks run in the order woken: the upstream requests are written first.
+        for waker in waking
+            .upstream_requests
+            .drain(..)
+            .chain(waking.answers.drain(..))
+        {
             waker.wake();
         }
         SPARE.set(waking);
@@ -249,6 +300,36 @@ mod tests {
         // Woken one by one (each to the back of the queue as it waited), w1 would have run
         // before y and apart from w2.
         assert_eq!(*order.lock().unwrap(), ["x", "y", "w1", "w2"]);
+    }
+
+    #[test]
+    fn upstream_requests_are_written_before_the_answers_of_the_same_turn() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let log = |entry: &'static str| {
+            let order = order.clone();
+            move || order.lock().unwrap().push(entry)
+        };
+        current_thread().block_on(async {
+            let (answer, request, answer_2) = (log("answer"), log("request"), log("answer 2"));
+            let tasks = [
+                tokio::spawn(async move {
+                    turn_end(Cpu::Keep).await;
+                    answer();
+                }),
+                tokio::spawn(async move {
+                    turn_end_if_one_worker().await;
+                    request();
+                }),
+                tokio::spawn(async move {
+                    turn_end(Cpu::YieldIfDue).await;
+                    answer_2();
+                }),
+            ];
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        assert_eq!(*order.lock().unwrap(), ["request", "answer", "answer 2"]);
     }
 
     #[test]
