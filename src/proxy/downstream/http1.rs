@@ -121,7 +121,17 @@ where
                 .map(|t| Box::pin(tokio::time::sleep(t)));
         }
         let idle = buf.is_empty();
+        // The read first: the drain signal and the head's timer are asked only when there is
+        // nothing to read, not again on the wake-up that brings the request (a watch channel's
+        // poll per request saved). A request already sent is served even if the listener
+        // drains meanwhile; its answer closes the connection.
         let read = poll_fn(|cx| {
+            if buf.capacity() - buf.len() < READ_SIZE / 2 {
+                buf.reserve(READ_SIZE);
+            }
+            if let Poll::Ready(read) = tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf) {
+                return Poll::Ready(Ok(read));
+            }
             if idle && drained.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(None));
             }
@@ -130,10 +140,7 @@ where
                     return Poll::Ready(Err(Some(HeaderTimeout)));
                 }
             }
-            if buf.capacity() - buf.len() < READ_SIZE / 2 {
-                buf.reserve(READ_SIZE);
-            }
-            tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf).map(Ok)
+            Poll::Pending
         })
         .await;
         match read {
