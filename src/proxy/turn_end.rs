@@ -232,6 +232,22 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
+    /// The order in which tasks reached their log entries.
+    #[derive(Default)]
+    struct Order(Arc<Mutex<Vec<&'static str>>>);
+
+    impl Order {
+        /// A closure for a task to call when it gets to `entry`.
+        fn logger(&self, entry: &'static str) -> impl FnOnce() + Send + 'static {
+            let order = self.0.clone();
+            move || order.lock().unwrap().push(entry)
+        }
+
+        fn entries(&self) -> Vec<&'static str> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
     fn current_thread() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -270,11 +286,8 @@ mod tests {
 
     #[test]
     fn the_waiters_of_one_turn_resume_together_after_tasks_woken_meanwhile() {
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let log = |entry: &'static str| {
-            let order = order.clone();
-            move || order.lock().unwrap().push(entry)
-        };
+        let order = Order::default();
+        let log = |entry| order.logger(entry);
         current_thread().block_on(async {
             let (w1, w2) = (log("w1"), log("w2"));
             let (x, y) = (log("x"), log("y"));
@@ -299,16 +312,13 @@ mod tests {
         });
         // Woken one by one (each to the back of the queue as it waited), w1 would have run
         // before y and apart from w2.
-        assert_eq!(*order.lock().unwrap(), ["x", "y", "w1", "w2"]);
+        assert_eq!(order.entries(), ["x", "y", "w1", "w2"]);
     }
 
     #[test]
     fn upstream_requests_are_written_before_the_answers_of_the_same_turn() {
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let log = |entry: &'static str| {
-            let order = order.clone();
-            move || order.lock().unwrap().push(entry)
-        };
+        let order = Order::default();
+        let log = |entry| order.logger(entry);
         current_thread().block_on(async {
             let (answer, request, answer_2) = (log("answer"), log("request"), log("answer 2"));
             let tasks = [
@@ -329,7 +339,7 @@ mod tests {
                 task.await.unwrap();
             }
         });
-        assert_eq!(*order.lock().unwrap(), ["request", "answer", "answer 2"]);
+        assert_eq!(order.entries(), ["request", "answer", "answer 2"]);
     }
 
     #[test]
