@@ -82,7 +82,7 @@ impl Waiting {
 
     fn list(&mut self, writes: Writes) -> &mut Vec<Waker> {
         match writes {
-            Writes::UpstreamRequest => &mut self.upstream_requests,
+            Writes::UpstreamRequests => &mut self.upstream_requests,
             Writes::Answers => &mut self.answers,
         }
     }
@@ -94,9 +94,9 @@ impl Waiting {
 }
 
 /// What a waiting task writes once woken, which decides when it is woken in the turn's end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Writes {
-    UpstreamRequest,
+    UpstreamRequests,
     Answers,
 }
 
@@ -167,7 +167,7 @@ pub async fn turn_end(cpu: Cpu) {
 /// that was not measured (see the module's doc).
 pub async fn turn_end_if_one_worker() {
     if one_worker() {
-        wait_once(|cx| join_turn_end(cx, Writes::UpstreamRequest, Cpu::Keep)).await
+        wait_once(|cx| join_turn_end(cx, Writes::UpstreamRequests, Cpu::Keep)).await
     }
 }
 
@@ -257,29 +257,28 @@ mod tests {
 
     #[test]
     fn a_waiting_task_runs_after_every_task_ready_before_it_waited() {
-        let order = Arc::new(Mutex::new(Vec::new()));
+        let order = Order::default();
         current_thread().block_on(async {
-            let waiter = {
-                let order = order.clone();
-                tokio::spawn(async move {
-                    order.lock().unwrap().push("waiter starts");
-                    turn_end(Cpu::Keep).await;
-                    order.lock().unwrap().push("waiter resumes");
-                })
-            };
-            let others: Vec<_> = (0..3)
-                .map(|i| {
-                    let order = order.clone();
-                    tokio::spawn(async move { order.lock().unwrap().push(["a", "b", "c"][i]) })
-                })
-                .collect();
+            let (starts, resumes) = (
+                order.logger("waiter starts"),
+                order.logger("waiter resumes"),
+            );
+            let waiter = tokio::spawn(async move {
+                starts();
+                turn_end(Cpu::Keep).await;
+                resumes();
+            });
+            let others = ["a", "b", "c"].map(|entry| {
+                let log = order.logger(entry);
+                tokio::spawn(async move { log() })
+            });
             waiter.await.unwrap();
             for other in others {
                 other.await.unwrap();
             }
         });
         assert_eq!(
-            *order.lock().unwrap(),
+            order.entries(),
             ["waiter starts", "a", "b", "c", "waiter resumes"]
         );
     }
