@@ -1,9 +1,12 @@
 //! HTTP/1.1 wire pieces our upstream client and our downstream server share: header lines,
 //! chunked framing, and the `Content-Length` a message declares.
 
-use bytes::{BufMut, BytesMut};
-use http::header::CONTENT_LENGTH;
+use std::cell::RefCell;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{InvalidHeaderName, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use smallvec::SmallVec;
 
 /// Room for the headers the proxy adds to a message it has parsed (`x-forwarded-proto`,
 /// `x-envoy-expected-rq-timeout-ms`, `server`, `x-envoy-upstream-service-time`, ...): a map
@@ -38,6 +41,44 @@ pub fn recycle(recycled: &mut Option<HeaderMap>, mut map: HeaderMap) {
     *recycled = Some(map);
 }
 
+/// Where a header's name and value lie in a parsed head, so that the head can be frozen and
+/// its values sliced from it instead of copied.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderSpan {
+    pub name: usize,
+    pub name_len: usize,
+    pub value: usize,
+    pub value_len: usize,
+}
+
+impl HeaderSpan {
+    pub fn name<'h>(&self, head: &'h Bytes) -> &'h [u8] {
+        &head[self.name..self.name + self.name_len]
+    }
+
+    /// The value, sharing the head's bytes.
+    pub fn value(&self, head: &Bytes) -> Bytes {
+        head.slice(self.value..self.value + self.value_len)
+    }
+}
+
+/// The header places of one head, on the stack for the usual few (a request from a browser
+/// has about a dozen headers, a load generator's two or three, a response half a dozen): a
+/// `Vec` here was an allocation per message.
+pub type HeaderSpans = SmallVec<[HeaderSpan; 16]>;
+
+/// Notes where each of `headers`, parsed from the buffer starting at `base`, lies. Filled in
+/// place: a `SmallVec` returned by value is half a kilobyte copied.
+pub fn note_spans(spans: &mut HeaderSpans, base: *const u8, headers: &[httparse::Header<'_>]) {
+    let offset = |s: &[u8]| s.as_ptr() as usize - base as usize;
+    spans.extend(headers.iter().map(|h| HeaderSpan {
+        name: offset(h.name.as_bytes()),
+        name_len: h.name.len(),
+        value: offset(h.value),
+        value_len: h.value.len(),
+    }));
+}
+
 /// `name: value` and CRLF.
 pub fn write_header_line(dst: &mut BytesMut, name: &HeaderName, value: &HeaderValue) {
     dst.put_slice(name.as_str().as_bytes());
@@ -46,12 +87,14 @@ pub fn write_header_line(dst: &mut BytesMut, name: &HeaderName, value: &HeaderVa
     dst.put_slice(b"\r\n");
 }
 
-/// The `Content-Length` the headers agree on (several equal values count as one).
+/// The `Content-Length` the headers agree on (several equal values count as one). Each value
+/// is `1*DIGIT` (RFC 9110 §8.6): a sign, a space inside or an empty list member makes the
+/// length invalid, as a number parser's looser rules would not.
 pub fn content_length(headers: &HeaderMap) -> Option<u64> {
     let mut found = None;
     for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.to_str().ok()?.split(',') {
-            let n: u64 = part.trim().parse().ok()?;
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n = decimal(part.trim_ascii())?;
             if found.is_some_and(|f| f != n) {
                 return None;
             }
@@ -59,6 +102,68 @@ pub fn content_length(headers: &HeaderMap) -> Option<u64> {
         }
     }
     found
+}
+
+/// A non-empty run of ASCII digits as a number, `None` for anything else or on overflow.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// The `HeaderName` for a name as an HTTP/1 peer spelled it. The same few names arrive on every
+/// message of a connection, and `HeaderName::from_bytes` lower-cases and looks up each one
+/// anew (about a hundred instructions, and an allocation for a name outside the standard set).
+/// So each thread keeps the names it has seen, by their exact bytes: a name seen before costs
+/// one comparison and a clone (of a shared buffer, for a custom name).
+pub fn header_name(raw: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
+    /// Names longer than this are converted every time (rare, and they would make the table
+    /// bigger for every thread).
+    const LONGEST: usize = 32;
+    const SLOTS: usize = 32;
+    struct Seen {
+        len: usize,
+        bytes: [u8; LONGEST],
+        name: HeaderName,
+    }
+    thread_local! {
+        static SEEN: RefCell<[Option<Seen>; SLOTS]> =
+            const { RefCell::new([const { None }; SLOTS]) };
+    }
+    let len = raw.len();
+    if len == 0 || len > LONGEST {
+        return HeaderName::from_bytes(raw);
+    }
+    // The slot: length, first, middle and last bytes, mixed. Collisions only cost a
+    // conversion (the later name takes the slot).
+    let mix = (len as u32)
+        ^ (u32::from(raw[0]) << 5)
+        ^ (u32::from(raw[len / 2]) << 10)
+        ^ (u32::from(raw[len - 1]) << 15);
+    let slot = (mix.wrapping_mul(0x9E37_79B9) >> 27) as usize % SLOTS;
+    SEEN.with_borrow_mut(|seen| {
+        if let Some(s) = &seen[slot] {
+            if s.len == len && &s.bytes[..len] == raw {
+                return Ok(s.name.clone());
+            }
+        }
+        let name = HeaderName::from_bytes(raw)?;
+        let mut bytes = [0; LONGEST];
+        bytes[..len].copy_from_slice(raw);
+        seen[slot] = Some(Seen {
+            len,
+            bytes,
+            name: name.clone(),
+        });
+        Ok(name)
+    })
 }
 
 /// One chunk of a chunked body: size line, data, CRLF.
@@ -124,10 +229,55 @@ mod tests {
             ])),
             None
         );
+        for invalid in ["x", "+5", "-5", "5 5", "5,", "", "18446744073709551616"] {
+            assert_eq!(
+                content_length(&header_map(&[("content-length", invalid)])),
+                None,
+                "{invalid:?} is not a length"
+            );
+        }
         assert_eq!(
-            content_length(&header_map(&[("content-length", "x")])),
-            None
+            content_length(&header_map(&[("content-length", " 18446744073709551615 ")])),
+            Some(u64::MAX)
         );
+    }
+
+    #[test]
+    fn header_names_are_the_same_whether_converted_or_remembered() {
+        let long = "x-a-header-name-longer-than-the-table-keeps";
+        for raw in [
+            "Content-Length",
+            "content-length",
+            "X-Custom",
+            "x-custom",
+            "X-Custom",
+            "Server",
+            "Date",
+            long,
+            long,
+        ] {
+            for _ in 0..2 {
+                let name = header_name(raw.as_bytes()).unwrap();
+                assert_eq!(name, HeaderName::from_bytes(raw.as_bytes()).unwrap());
+                assert_eq!(name.as_str(), raw.to_ascii_lowercase());
+            }
+        }
+        // Invalid names stay errors, also when a valid name shares their slot.
+        for _ in 0..2 {
+            assert!(header_name(b"bad name").is_err());
+            assert!(header_name(b"").is_err());
+        }
+    }
+
+    #[test]
+    fn names_sharing_a_slot_each_get_their_own_name() {
+        // Enough distinct names of the same length that some share a slot.
+        let names: Vec<String> = (0..200).map(|i| format!("x-n{i:03}")).collect();
+        for _ in 0..3 {
+            for raw in &names {
+                assert_eq!(header_name(raw.as_bytes()).unwrap().as_str(), raw);
+            }
+        }
     }
 
     #[test]

@@ -93,7 +93,10 @@ fn new_core(
 }
 
 pub struct ClusterManager {
-    clusters: HashMap<String, Cluster>,
+    /// By name. Looked up on every request, so hashed with foldhash rather than SipHash: the
+    /// names come from the operator's config, not from clients, so there is no flooding to
+    /// guard against.
+    clusters: HashMap<String, Cluster, foldhash::fast::RandomState>,
     /// Configuration order, for `/clusters` and `/config_dump`.
     order: Vec<String>,
 }
@@ -136,7 +139,7 @@ impl ClusterManager {
         net: &Network,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Self, Changes), ClusterManagerError> {
-        let mut clusters = HashMap::new();
+        let mut clusters = HashMap::default();
         let mut order = Vec::new();
         let mut changes = Changes::default();
         let mut warming = JoinSet::new();

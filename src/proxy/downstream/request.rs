@@ -4,20 +4,16 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, CONNECTION, TE};
+use http::header::{CONNECTION, TE};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
-use smallvec::SmallVec;
 
 use crate::proxy::body::{self, Body};
 use crate::proxy::headers::header_tokens;
-use crate::proxy::http1_wire;
+use crate::proxy::http1_wire::{self, HeaderSpan, HeaderSpans};
 
 /// The most headers the fast path parses; a request with more goes to hyper (which answers
 /// 431 past the listener's limit).
 const MAX_HEADERS: usize = 100;
-/// Headers whose places are noted without an allocation (a request from a browser has about a
-/// dozen; a load generator's, two or three).
-const INLINE_HEADERS: usize = 16;
 
 /// What the front of the read buffer holds.
 // Returned once per request and taken apart at once: boxing the request would cost an
@@ -96,25 +92,11 @@ pub fn parse(
         }
     }
     // Where each piece is, so the head can be frozen and sliced instead of copied.
-    let base = buf.as_ptr() as usize;
-    let offset = |s: &[u8]| s.as_ptr() as usize - base;
+    let base = buf.as_ptr();
     let path = request.path.unwrap_or("").as_bytes();
-    let path = (offset(path), path.len());
-    // On the stack for the usual few headers: a `Vec` here was one allocation per request
-    // (and a whole `MAX_HEADERS` array, zeroed, cost more than that).
-    let spans: SmallVec<[Span; INLINE_HEADERS]> = request
-        .headers
-        .iter()
-        .map(|h| {
-            let (name, value) = (h.name.as_bytes(), h.value);
-            Span {
-                name: offset(name),
-                name_len: name.len(),
-                value: offset(value),
-                value_len: value.len(),
-            }
-        })
-        .collect();
+    let path = (path.as_ptr() as usize - base as usize, path.len());
+    let mut spans = HeaderSpans::new();
+    http1_wire::note_spans(&mut spans, base, request.headers);
     let head = buf.split_to(len).freeze();
     let headers = http1_wire::header_map(recycled, spans.len());
     match build(&head, method, path, &spans, headers) {
@@ -129,40 +111,36 @@ pub fn parse(
     }
 }
 
-/// Where a header's name and value lie in the head.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    name: usize,
-    name_len: usize,
-    value: usize,
-    value_len: usize,
-}
-
 fn build(
     head: &Bytes,
     method: Method,
     (path, path_len): (usize, usize),
-    spans: &[Span],
+    spans: &[HeaderSpan],
     mut headers: HeaderMap,
 ) -> Option<Head> {
     let uri = Uri::from_maybe_shared(head.slice(path..path + path_len)).ok()?;
+    // Noted while the names go by, so that the map is searched only for headers present.
+    let (mut connection, mut te) = (false, false);
     for span in spans {
-        let name = HeaderName::from_bytes(&head[span.name..span.name + span.name_len]).ok()?;
-        let value = head.slice(span.value..span.value + span.value_len);
-        let value = HeaderValue::from_maybe_shared(value).ok()?;
+        let name = http1_wire::header_name(span.name(head)).ok()?;
+        connection |= name == CONNECTION;
+        te |= name == TE;
+        let value = HeaderValue::from_maybe_shared(span.value(head)).ok()?;
         headers.append(name, value);
     }
     let mut keep_alive = true;
-    for token in header_tokens(&headers, &CONNECTION) {
-        if token.eq_ignore_ascii_case("upgrade") {
-            return None;
+    if connection {
+        for token in header_tokens(&headers, &CONNECTION) {
+            if token.eq_ignore_ascii_case("upgrade") {
+                return None;
+            }
+            keep_alive &= !token.eq_ignore_ascii_case("close");
         }
-        keep_alive &= !token.eq_ignore_ascii_case("close");
     }
     let facts = RequestFacts {
         keep_alive,
         head: method == Method::HEAD,
-        te_trailers: header_tokens(&headers, &TE).any(|t| t.eq_ignore_ascii_case("trailers")),
+        te_trailers: te && header_tokens(&headers, &TE).any(|t| t.eq_ignore_ascii_case("trailers")),
     };
     let mut request = Request::new(body::empty());
     *request.method_mut() = method;

@@ -257,9 +257,11 @@ impl Leg<'_> {
                 Ok(Err(UpstreamError::Overflow)) => None,
                 Ok(Err(_)) => Some(503),
                 Ok(Ok(response)) => {
-                    if response
-                        .headers()
-                        .contains_key(health_check::IMMEDIATE_FAIL)
+                    // Looked up only when some `x-envoy-` header came back: hashing the long
+                    // name on every response cost more than scanning the few names there are.
+                    let headers = response.headers();
+                    if has_envoy_headers(headers)
+                        && headers.contains_key(health_check::IMMEDIATE_FAIL)
                     {
                         health_check::passive_failure(core, &host);
                     }

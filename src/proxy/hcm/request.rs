@@ -7,7 +7,7 @@ use http::header::{HeaderName, HeaderValue, HOST};
 use http::request::Parts;
 
 use crate::config::model::HttpConnectionManager;
-use crate::proxy::headers::header_tokens;
+use crate::proxy::headers::{has_envoy_headers, header_tokens};
 
 use super::ConnInfo;
 
@@ -104,10 +104,12 @@ pub fn apply_downstream_rules(
         }
     } else {
         // A sidecar or inner hop: trust what the edge decided.
-        internal = headers.get(X_ENVOY_INTERNAL).is_some_and(|v| v == "true");
-        if !headers.contains_key(X_FORWARDED_PROTO) {
-            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
-        }
+        internal = has_envoy_headers(headers)
+            && headers.get(X_ENVOY_INTERNAL).is_some_and(|v| v == "true");
+        // One lookup, not one to ask and another to insert.
+        headers
+            .entry(X_FORWARDED_PROTO)
+            .or_insert_with(|| HeaderValue::from_static(scheme));
     }
     internal
 }

@@ -3,6 +3,7 @@
 //! then `*`. Matching is case-insensitive and uses the authority as sent (port included), as
 //! Envoy does by default; a domain may itself carry a port (`foo.com:8080`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Index from domain patterns to virtual-host positions.
@@ -42,8 +43,18 @@ impl DomainIndex {
     }
 
     pub fn find(&self, authority: &str) -> Option<usize> {
-        let host = authority.to_ascii_lowercase();
-        if let Some(v) = self.exact.get(&host) {
+        // Only `*` (or nothing): no name to compare.
+        if self.exact.is_empty() && self.suffixes.is_empty() && self.prefixes.is_empty() {
+            return self.default;
+        }
+        // Lower-cased only when it has capitals: an authority almost never does, and the copy
+        // was an allocation per request.
+        let host: Cow<'_, str> = if authority.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(authority.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(authority)
+        };
+        if let Some(v) = self.exact.get(host.as_ref()) {
             return Some(*v);
         }
         // A wildcard never matches the empty string: `*.foo.com` does not match `.foo.com`.
@@ -98,6 +109,13 @@ mod tests {
         // suffix wildcard matches, only `*`
         assert_eq!(idx.find("www.foo.com:8080"), Some(0));
         assert_eq!(idx.find("example.org"), Some(0));
+    }
+
+    #[test]
+    fn a_lone_star_matches_everything_and_no_domains_match_nothing() {
+        assert_eq!(index(&[&["*"]]).find("Any.Host:8080"), Some(0));
+        assert_eq!(index(&[&["*"]]).find(""), Some(0));
+        assert_eq!(index(&[]).find("foo.com"), None);
     }
 
     #[test]

@@ -4,11 +4,11 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::proxy::headers::header_tokens;
-use crate::proxy::http1_wire::{self, content_length};
+use crate::proxy::http1_wire::{self, content_length, HeaderSpans};
 
 /// At most this many response headers (hyper's client default).
 const MAX_HEADERS: usize = 100;
@@ -90,31 +90,28 @@ pub fn parse_response(
         };
         // Header values share the head's bytes instead of being copied: remember where each
         // one is, then freeze the head and slice it.
-        // (A vector sized to the count: zeroing a fixed array for the most headers allowed
-        // would cost more than the allocation.)
-        let base = buf.as_ptr() as usize;
-        let spans: Vec<(usize, usize, usize, usize)> = response
-            .headers
-            .iter()
-            .map(|h| {
-                let name = h.name.as_ptr() as usize - base;
-                let value = h.value.as_ptr() as usize - base;
-                (name, h.name.len(), value, h.value.len())
-            })
-            .collect();
+        let mut spans = HeaderSpans::new();
+        http1_wire::note_spans(&mut spans, buf.as_ptr(), response.headers);
         let head = buf.split_to(len).freeze();
         let mut headers = http1_wire::header_map(recycled, spans.len());
-        for &(name, name_len, value, value_len) in &spans {
-            let name = HeaderName::from_bytes(&head[name..name + name_len])
+        let mut seen = Seen::default();
+        for span in &spans {
+            let name = http1_wire::header_name(span.name(&head))
                 .map_err(|e| DecodeError::Header(e.to_string()))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
+            let value = HeaderValue::from_maybe_shared(span.value(&head))
                 .map_err(|e| DecodeError::Header(e.to_string()))?;
-            headers.append(name, value);
+            if seen.note(&name, &value, status) {
+                headers.append(name, value);
+            }
         }
-        let framing = response_framing(method, status, &headers)?;
+        let framing = response_framing(method, status, &headers, &seen)?;
         let keep_alive = framing != ResponseFraming::UntilClose
             && framing != ResponseFraming::Upgrade
-            && keeps_alive(version, &headers);
+            && if version == Version::HTTP_10 {
+                seen.keep_alive
+            } else {
+                !seen.close
+            };
         let mut parts = http::Response::new(()).into_parts().0;
         parts.status = status;
         parts.version = version;
@@ -127,6 +124,46 @@ pub fn parse_response(
     }
 }
 
+/// What the framing and connection headers of a response head said, noted as the headers go
+/// by: the map is then searched only for headers that are there.
+#[derive(Default)]
+struct Seen {
+    transfer_encoding: bool,
+    content_length: bool,
+    /// `Connection` tokens.
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Seen {
+    /// Notes one header; false when it is not to be kept. A `Connection` header naming only
+    /// `close` or `keep-alive` has said all it has to say to this hop: it is dropped here rather
+    /// than put in the map for the proxy to strip again. One that nominates other headers is
+    /// kept for the hop-by-hop stripping to read, and so is any on a `101`, whose headers go
+    /// to the upgraded tunnel's other end.
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue, status: StatusCode) -> bool {
+        if *name == TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+        } else if *name == CONTENT_LENGTH {
+            self.content_length = true;
+        } else if *name == CONNECTION {
+            let mut only_persistence = true;
+            let tokens = value.to_str().unwrap_or("").split(',').map(str::trim);
+            for token in tokens.filter(|t| !t.is_empty()) {
+                if token.eq_ignore_ascii_case("close") {
+                    self.close = true;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    self.keep_alive = true;
+                } else {
+                    only_persistence = false;
+                }
+            }
+            return !only_persistence || status == StatusCode::SWITCHING_PROTOCOLS;
+        }
+        true
+    }
+}
+
 /// RFC 9112 §6.3: no body for HEAD, 204 and 304; chunked when it is the last transfer coding
 /// (which overrides any `Content-Length`); until close for any other transfer coding or when
 /// no length is given.
@@ -134,6 +171,7 @@ fn response_framing(
     method: &Method,
     status: StatusCode,
     headers: &HeaderMap,
+    seen: &Seen,
 ) -> Result<ResponseFraming, DecodeError> {
     if status == StatusCode::SWITCHING_PROTOCOLS {
         return Ok(ResponseFraming::Upgrade);
@@ -144,7 +182,7 @@ fn response_framing(
     {
         return Ok(ResponseFraming::Length(0));
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
+    if seen.transfer_encoding {
         let chunked = header_tokens(headers, &TRANSFER_ENCODING)
             .last()
             .is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
@@ -154,21 +192,12 @@ fn response_framing(
             ResponseFraming::UntilClose
         });
     }
-    if headers.contains_key(http::header::CONTENT_LENGTH) {
+    if seen.content_length {
         return content_length(headers)
             .map(ResponseFraming::Length)
             .ok_or(DecodeError::ContentLength);
     }
     Ok(ResponseFraming::UntilClose)
-}
-
-fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
-    let mut tokens = header_tokens(headers, &CONNECTION);
-    if version == Version::HTTP_10 {
-        tokens.any(|t| t.eq_ignore_ascii_case("keep-alive"))
-    } else {
-        !tokens.any(|t| t.eq_ignore_ascii_case("close"))
-    }
 }
 
 /// Where a chunked body's decoding is.
@@ -396,6 +425,43 @@ mod tests {
             "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
         ));
         assert!(!alive("HTTP/1.1 200 OK\r\n\r\n"), "a body until close");
+        assert!(!alive(
+            "HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nConnection: x, CLOSE\r\nContent-Length: 0\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn a_connection_header_is_kept_only_when_it_says_more_than_keep_alive_or_close() {
+        let connection = |raw: &str| {
+            let (head, _) = parse(raw, Method::GET);
+            let values: Vec<String> = head
+                .parts
+                .headers
+                .get_all(CONNECTION)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            values
+        };
+        assert!(connection(
+            "HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"
+        )
+        .is_empty());
+        assert!(connection("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").is_empty());
+        // A nomination is for the hop-by-hop stripping to act on.
+        assert_eq!(
+            connection("HTTP/1.1 200 OK\r\nConnection: close, x-secret\r\nx-secret: 1\r\n\r\n"),
+            ["close, x-secret"]
+        );
+        // A 101's headers go to the tunnel's other end as they are.
+        assert_eq!(
+            connection("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
+            ["Upgrade"]
+        );
+        assert_eq!(
+            connection("HTTP/1.1 101 Switching Protocols\r\nConnection: keep-alive\r\nUpgrade: websocket\r\n\r\n"),
+            ["keep-alive"]
+        );
     }
 
     #[test]
