@@ -141,10 +141,15 @@ pub fn header_tokens<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,
 ) -> impl Iterator<Item = &'h str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    headers.get_all(name).iter().flat_map(value_tokens)
+}
+
+/// The comma-separated tokens of one value of a list header, trimmed (none if the value is not
+/// visible ASCII).
+pub fn value_tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value
+        .to_str()
+        .into_iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|t| !t.is_empty())

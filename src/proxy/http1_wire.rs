@@ -67,10 +67,10 @@ impl HeaderSpan {
 /// `Vec` here was an allocation per message.
 pub type HeaderSpans = SmallVec<[HeaderSpan; 16]>;
 
-/// Notes where each of `headers`, parsed from the buffer starting at `base`, lies. Filled in
-/// place: a `SmallVec` returned by value is half a kilobyte copied.
-pub fn note_spans(spans: &mut HeaderSpans, base: *const u8, headers: &[httparse::Header<'_>]) {
-    let offset = |s: &[u8]| s.as_ptr() as usize - base as usize;
+/// Notes where each of `headers`, parsed from `buf`, lies in it. Filled in place: a `SmallVec`
+/// returned by value is half a kilobyte copied.
+pub fn note_spans(spans: &mut HeaderSpans, buf: &[u8], headers: &[httparse::Header<'_>]) {
+    let offset = |s: &[u8]| s.as_ptr() as usize - buf.as_ptr() as usize;
     spans.extend(headers.iter().map(|h| HeaderSpan {
         name: offset(h.name.as_bytes()),
         name_len: h.name.len(),

@@ -92,11 +92,10 @@ pub fn parse(
         }
     }
     // Where each piece is, so the head can be frozen and sliced instead of copied.
-    let base = buf.as_ptr();
     let path = request.path.unwrap_or("").as_bytes();
-    let path = (path.as_ptr() as usize - base as usize, path.len());
+    let path = (path.as_ptr() as usize - buf.as_ptr() as usize, path.len());
     let mut spans = HeaderSpans::new();
-    http1_wire::note_spans(&mut spans, base, request.headers);
+    http1_wire::note_spans(&mut spans, buf, request.headers);
     let head = buf.split_to(len).freeze();
     let headers = http1_wire::header_map(recycled, spans.len());
     match build(&head, method, path, &spans, headers) {

@@ -7,7 +7,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use crate::proxy::headers::header_tokens;
+use crate::proxy::headers::{header_tokens, value_tokens};
 use crate::proxy::http1_wire::{self, content_length, HeaderSpans};
 
 /// At most this many response headers (hyper's client default).
@@ -91,7 +91,7 @@ pub fn parse_response(
         // Header values share the head's bytes instead of being copied: remember where each
         // one is, then freeze the head and slice it.
         let mut spans = HeaderSpans::new();
-        http1_wire::note_spans(&mut spans, buf.as_ptr(), response.headers);
+        http1_wire::note_spans(&mut spans, buf, response.headers);
         let head = buf.split_to(len).freeze();
         let mut headers = http1_wire::header_map(recycled, spans.len());
         let mut seen = Seen::default();
@@ -107,11 +107,7 @@ pub fn parse_response(
         let framing = response_framing(method, status, &headers, &seen)?;
         let keep_alive = framing != ResponseFraming::UntilClose
             && framing != ResponseFraming::Upgrade
-            && if version == Version::HTTP_10 {
-                seen.keep_alive
-            } else {
-                !seen.close
-            };
+            && seen.keeps_alive(version);
         let mut parts = http::Response::new(()).into_parts().0;
         parts.status = status;
         parts.version = version;
@@ -148,8 +144,7 @@ impl Seen {
             self.content_length = true;
         } else if *name == CONNECTION {
             let mut only_persistence = true;
-            let tokens = value.to_str().unwrap_or("").split(',').map(str::trim);
-            for token in tokens.filter(|t| !t.is_empty()) {
+            for token in value_tokens(value) {
                 if token.eq_ignore_ascii_case("close") {
                     self.close = true;
                 } else if token.eq_ignore_ascii_case("keep-alive") {
@@ -161,6 +156,16 @@ impl Seen {
             return !only_persistence || status == StatusCode::SWITCHING_PROTOCOLS;
         }
         true
+    }
+
+    /// Whether the connection persists by its version and `Connection` tokens: HTTP/1.0 only
+    /// when asked to, HTTP/1.1 unless told to close.
+    fn keeps_alive(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 {
+            self.keep_alive
+        } else {
+            !self.close
+        }
     }
 }
 
