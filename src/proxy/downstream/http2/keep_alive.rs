@@ -32,6 +32,11 @@ impl KeepAlive {
         }
     }
 
+    /// Nothing was read for a whole interval: a PING is out, waiting for its answer.
+    pub(super) fn idle(&self) -> bool {
+        self.awaiting_pong
+    }
+
     pub(super) fn pong(&mut self) {
         if self.awaiting_pong {
             self.awaiting_pong = false;

@@ -8,6 +8,7 @@
 //! (and a closed connection all of them), 431 for a header list over the listener's budget,
 //! keep-alive PINGs on idle connections, GOAWAY on drain.
 
+mod handler_slot;
 mod incoming;
 mod keep_alive;
 mod outgoing;
@@ -34,6 +35,7 @@ use crate::proxy::http2_wire::frame::{self, setting, Head, Kind};
 use crate::proxy::http2_wire::hpack;
 use crate::proxy::turn_end::{wake_at_turn_end, Cpu};
 
+use handler_slot::HandlerSlot;
 use keep_alive::KeepAlive;
 use recv_body::{ConnSignal, RecvShared};
 
@@ -58,6 +60,10 @@ const SHARED_DATA_MIN: u32 = 1024;
 /// Answered header maps a connection keeps for its next requests (the streams a client like
 /// h2load keeps open at once, 10 by default, stay within it).
 const MAX_RECYCLED_HEADER_MAPS: usize = 16;
+/// Blocks of answered streams a connection keeps for its next streams' HCM futures (see
+/// `handler_slot`): h2load's 10 streams in flight, a browser's page load. Each is several
+/// kilobytes, and an idle connection gives them back (see `poll_connection`).
+const MAX_SPARE_HANDLER_SLOTS: usize = 10;
 /// Our keep-alive PING's payload.
 const PING_PAYLOAD: [u8; 8] = *b"meshsim\0";
 
@@ -90,24 +96,30 @@ where
 
 type Handling<'c> = Abortable<Answer<'c>>;
 
-/// One stream's request in the HCM; once answered, the answer with its stream.
+/// One stream's request in the HCM; once answered, the answer with its stream, and the block
+/// the request ran in, for the connection's next stream.
 struct Answer<'c> {
     id: u32,
     /// Told when the HCM answered; dropped unanswered if the client resets the stream first
     /// (the premature-reset guard counts those).
     guard: Option<StreamGuard>,
-    handling: Pin<Box<dyn Future<Output = Response<Body>> + Send + 'c>>,
+    /// Taken once answered.
+    handling: Option<HandlerSlot<'c>>,
 }
 
-impl Future for Answer<'_> {
-    type Output = (u32, Response<Body>);
+impl<'c> Future for Answer<'c> {
+    type Output = (u32, Response<Body>, HandlerSlot<'c>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = std::task::ready!(self.handling.as_mut().poll(cx));
+        let Some(handling) = self.handling.as_mut() else {
+            panic!("an HTTP/2 stream's answer polled after it completed");
+        };
+        let response = std::task::ready!(handling.as_mut().poll_answer(cx));
         if let Some(guard) = self.guard.take() {
             guard.answered();
         }
-        Poll::Ready((self.id, response))
+        let slot = self.handling.take().expect("checked above");
+        Poll::Ready((self.id, response, slot))
     }
 }
 
@@ -133,6 +145,8 @@ struct Server<'c, IO> {
     /// A header block waiting for its CONTINUATION frames.
     continuation: Option<Continuation>,
     handling: FuturesUnordered<Handling<'c>>,
+    /// Blocks of answered streams, for the next streams' HCM futures.
+    spare_slots: Vec<HandlerSlot<'c>>,
     /// Header maps of answers sent, cleared, for requests to come.
     header_maps: Vec<HeaderMap>,
     signal: Arc<ConnSignal>,
@@ -219,6 +233,7 @@ where
             last_stream_id: 0,
             continuation: None,
             handling: FuturesUnordered::new(),
+            spare_slots: Vec::new(),
             header_maps: Vec::new(),
             signal: Arc::default(),
             buffer_full: false,
@@ -238,8 +253,11 @@ where
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnError>> {
         // Streams first: what they answer, the connection writes below.
         while let Poll::Ready(Some(done)) = self.handling.poll_next_unpin(cx) {
-            if let Ok((id, response)) = done {
+            if let Ok((id, response, slot)) = done {
                 self.start_response(id, response);
+                if self.spare_slots.len() < MAX_SPARE_HANDLER_SLOTS {
+                    self.spare_slots.push(slot);
+                }
             }
         }
         // The connection itself (reading frames, writing what the streams answered) waits for
@@ -269,6 +287,10 @@ where
         }
         if self.keep_alive.poll_timed_out(cx, &mut self.write_buf) {
             return Err(KeepAliveTimedOut.into());
+        }
+        if self.keep_alive.idle() && !self.spare_slots.is_empty() {
+            // Nothing read for the keep-alive interval: the blocks are not about to be used.
+            self.spare_slots = Vec::new();
         }
         let streams_before = self.last_stream_id;
         let closed = self.poll_read(cx)?;
