@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reverse-proxy benchmark: meshsim vs nginx vs haproxy, one worker each, in front of one common
 # backend, HTTP/1.1 keep-alive (wrk -t1 -c32) and h2c downstream (h2load), runs interleaved
-# A B C A B C so machine noise hits all three alike. Prints requests/s and latency per run, then
-# the medians and the ratios. Also measures an idle meshsim's RSS on the front-proxy config.
+# A B C A B C so machine noise hits all three alike. Prints requests/s and latency per run (with
+# the CPU time the hypervisor took from the machine meanwhile), then the medians and the ratios,
+# and the ratios round by round. Also measures an idle meshsim's RSS on the front-proxy config.
 #
 # Usage: bench/proxy.sh [seconds-per-run (default 10)] [rounds (default 2)]
 # Loopback only; every process started here is stopped on exit.
@@ -133,26 +134,36 @@ per_request() { # ticks-before ticks-after sleeps requests/s
 t0, t1, sleeps, rps = map(float, sys.argv[1:5]); n = rps * float(sys.argv[5])
 print("%.2f\t%.3f" % ((t1 - t0) / os.sysconf("SC_CLK_TCK") / n * 1e6, sleeps / n))' "$@" "$DURATION"
 }
+# On a virtual machine the hypervisor may run other guests on our CPUs: that time ("steal",
+# /proc/stat) is lost to every process here alike, and a run that lost much of it says little.
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+steal_percent() { # ticks-before ticks-after: of all CPUs' time during the run
+  python3 -c 'import os, sys
+t0, t1 = map(float, sys.argv[1:3])
+print("%.1f" % ((t1 - t0) / os.sysconf("SC_CLK_TCK") / (float(sys.argv[3]) * os.cpu_count()) * 100))' "$@" "$DURATION"
+}
 h1() { # name port
-  local out t0 t1 sleeps; t0=$(cpu_ticks "$1")
+  local out t0 t1 s0 s1 sleeps; t0=$(cpu_ticks "$1"); s0=$(steal_ticks)
   out=$(measured wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
-  t1=$(cpu_ticks "$1"); sleeps=$(cat "$WORK/sleeps")
+  t1=$(cpu_ticks "$1"); s1=$(steal_ticks); sleeps=$(cat "$WORK/sleeps")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  printf 'h1\t%s\t%s\t%s\t%s\t%s\n' "$1" "$rps" "$p50" "$p99" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" | tee -a "$RESULTS"
+  printf 'h1\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$rps" "$p50" "$p99" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" \
+    "$(steal_percent "$s0" "$s1")" | tee -a "$RESULTS"
 }
 h2() { # name port  (h2load prints mean/max per request, not percentiles)
-  local out t0 t1 sleeps; t0=$(cpu_ticks "$1")
+  local out t0 t1 s0 s1 sleeps; t0=$(cpu_ticks "$1"); s0=$(steal_ticks)
   out=$(measured h2load -c32 -m10 -D "$DURATION" "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
-  t1=$(cpu_ticks "$1"); sleeps=$(cat "$WORK/sleeps")
+  t1=$(cpu_ticks "$1"); s1=$(steal_ticks); sleeps=$(cat "$WORK/sleeps")
   local rps mean max
   rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' <<<"$out")
   mean=$(awk '/^time for request:/ {print $6}' <<<"$out"); max=$(awk '/^time for request:/ {print $5}' <<<"$out")
-  printf 'h2c\t%s\t%s\tmean=%s\tmax=%s\t%s\n' "$1" "$rps" "$mean" "$max" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" | tee -a "$RESULTS"
+  printf 'h2c\t%s\t%s\tmean=%s\tmax=%s\t%s\t%s\n' "$1" "$rps" "$mean" "$max" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" \
+    "$(steal_percent "$s0" "$s1")" | tee -a "$RESULTS"
 }
 
-printf 'proto\tproxy\trps\tp50\tp99\tcpu_us/req\tclient_sleeps/req\n'
+printf 'proto\tproxy\trps\tp50\tp99\tcpu_us/req\tclient_sleeps/req\tsteal%%\n'
 for _ in $(seq "$ROUNDS"); do
   h1 meshsim $MESH; h1 nginx $NGINX_H1; h1 haproxy $HAPROXY_H1
 done
@@ -172,6 +183,15 @@ for proto in ("h1", "h2c"):
     med = {n: statistics.median(rows[(proto, n)]) for n in ("meshsim", "nginx", "haproxy")}
     print(f"{proto:4} meshsim {med['meshsim']:9.0f}  nginx {med['nginx']:9.0f}  haproxy {med['haproxy']:9.0f}"
           f"  ratio vs nginx {med['meshsim']/med['nginx']:.2f}  vs haproxy {med['meshsim']/med['haproxy']:.2f}")
+# Each round runs the three back to back, so a round's ratios compare runs that met much the
+# same machine: their spread shows how far the host's noise moves the medians above.
+print("per-round ratios (meshsim / other), median [lowest-highest]:")
+for proto in ("h1", "h2c"):
+    cells = []
+    for other in ("nginx", "haproxy"):
+        r = [m / o for m, o in zip(rows[(proto, "meshsim")], rows[(proto, other)])]
+        cells.append(f"vs {other} {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}]")
+    print(f"{proto:4} " + "  ".join(cells))
 PY
 
 # Idle RSS on the front-proxy config. Its DNS names (service1, service2) are resolved through a
