@@ -176,9 +176,11 @@ echo "median requests/s and ratios (meshsim / other):"
 python3 - "$RESULTS" <<'PY'
 import statistics, sys, collections
 rows = collections.defaultdict(list)
+steal = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    proto, name, rps, *_ = line.rstrip("\n").split("\t")
+    proto, name, rps, *rest = line.rstrip("\n").split("\t")
     rows[(proto, name)].append(float(rps))
+    steal[(proto, name)].append(float(rest[-1]))
 for proto in ("h1", "h2c"):
     med = {n: statistics.median(rows[(proto, n)]) for n in ("meshsim", "nginx", "haproxy")}
     print(f"{proto:4} meshsim {med['meshsim']:9.0f}  nginx {med['nginx']:9.0f}  haproxy {med['haproxy']:9.0f}"
@@ -191,6 +193,20 @@ for proto in ("h1", "h2c"):
     for other in ("nginx", "haproxy"):
         r = [m / o for m, o in zip(rows[(proto, "meshsim")], rows[(proto, other)])]
         cells.append(f"vs {other} {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}]")
+    print(f"{proto:4} " + "  ".join(cells))
+# The same, counting only the rounds where neither run of the pair lost 2 % or more of the
+# machine to steal: the comparisons this host's neighbours did not disturb.
+QUIET = 2.0
+print(f"the same, rounds where neither run lost {QUIET:.0f} % or more to steal:")
+for proto in ("h1", "h2c"):
+    cells = []
+    for other in ("nginx", "haproxy"):
+        pairs = zip(rows[(proto, "meshsim")], rows[(proto, other)],
+                    steal[(proto, "meshsim")], steal[(proto, other)])
+        r = [m / o for m, o, sm, so in pairs if sm < QUIET and so < QUIET]
+        n = len(rows[(proto, other)])
+        cells.append(f"vs {other} {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}] ({len(r)} of {n})"
+                     if r else f"vs {other}: none (0 of {n})")
     print(f"{proto:4} " + "  ".join(cells))
 PY
 
