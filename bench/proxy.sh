@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reverse-proxy benchmark: meshsim vs nginx vs haproxy, one worker each, in front of one common
 # backend, HTTP/1.1 keep-alive (wrk -t1 -c32) and h2c downstream (h2load), runs interleaved
-# A B C A B C so machine noise hits all three alike. Prints requests/s and latency per run (with
-# the CPU time the hypervisor took from the machine meanwhile), then the medians and the ratios,
-# and the ratios round by round. Also measures an idle meshsim's RSS on the front-proxy config.
+# A B C, B C A, C A B so machine noise hits all three alike. Prints requests/s and latency per
+# run (with the CPU time the hypervisor took from the machine meanwhile), then the medians and
+# the ratios, and the ratios round by round. Also measures an idle meshsim's RSS on the
+# front-proxy config.
 #
 # Usage: bench/proxy.sh [seconds-per-run (default 10)] [rounds (default 2)]
 # Loopback only; every process started here is stopped on exit.
@@ -164,11 +165,16 @@ h2() { # name port  (h2load prints mean/max per request, not percentiles)
 }
 
 printf 'proto\tproxy\trps\tp50\tp99\tcpu_us/req\tclient_sleeps/req\tsteal%%\n'
-for _ in $(seq "$ROUNDS"); do
-  h1 meshsim $MESH; h1 nginx $NGINX_H1; h1 haproxy $HAPROXY_H1
+# Each round starts with the next proxy (A B C, B C A, C A B, ...): whichever runs first in a
+# round meets the machine as the previous round left it, and no proxy should always be that one.
+NAMES=(meshsim nginx haproxy)
+H1_PORTS=($MESH $NGINX_H1 $HAPROXY_H1)
+H2_PORTS=($MESH $NGINX_H2 $HAPROXY_H2)
+for round in $(seq 0 $((ROUNDS - 1))); do
+  for k in 0 1 2; do i=$(((round + k) % 3)); h1 "${NAMES[$i]}" "${H1_PORTS[$i]}"; done
 done
-for _ in $(seq "$ROUNDS"); do
-  h2 meshsim $MESH; h2 nginx $NGINX_H2; h2 haproxy $HAPROXY_H2
+for round in $(seq 0 $((ROUNDS - 1))); do
+  for k in 0 1 2; do i=$(((round + k) % 3)); h2 "${NAMES[$i]}" "${H2_PORTS[$i]}"; done
 done
 
 echo
