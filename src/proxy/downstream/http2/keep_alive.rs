@@ -128,6 +128,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn idle_only_while_the_ping_an_idle_interval_sent_is_unanswered() {
+        let mut alive = KeepAlive::new();
+        let mut out = BytesMut::new();
+        let poll = |alive: &mut KeepAlive, out: &mut BytesMut| {
+            let waker = futures_util::task::noop_waker();
+            alive.poll_timed_out(&mut Context::from_waker(&waker), out)
+        };
+        assert!(!poll(&mut alive, &mut out));
+        assert!(!alive.idle(), "a new connection");
+        tokio::time::sleep(hardening::H2_KEEP_ALIVE_INTERVAL).await;
+        assert!(!poll(&mut alive, &mut out));
+        assert!(!out.is_empty(), "no PING after an idle interval");
+        assert!(alive.idle(), "a PING is out");
+        alive.pong();
+        assert!(!alive.idle(), "the PING was answered");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_connection_reading_frames_is_not_pinged() {
         let (took, pings) = run(false, true, Duration::from_secs(600)).await;
         assert_eq!(took, None);
