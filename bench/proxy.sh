@@ -192,28 +192,25 @@ for proto in ("h1", "h2c"):
     print(f"{proto:4} meshsim {med['meshsim']:9.0f}  nginx {med['nginx']:9.0f}  haproxy {med['haproxy']:9.0f}"
           f"  ratio vs nginx {med['meshsim']/med['nginx']:.2f}  vs haproxy {med['meshsim']/med['haproxy']:.2f}")
 # Each round runs the three back to back, so a round's ratios compare runs that met much the
-# same machine: their spread shows how far the host's noise moves the medians above.
-print("per-round ratios (meshsim / other), median [lowest-highest]:")
-for proto in ("h1", "h2c"):
-    cells = []
-    for other in ("nginx", "haproxy"):
-        r = [m / o for m, o in zip(rows[(proto, "meshsim")], rows[(proto, other)])]
-        cells.append(f"vs {other} {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}]")
-    print(f"{proto:4} " + "  ".join(cells))
-# The same, counting only the rounds where neither run of the pair lost 2 % or more of the
-# machine to steal: the comparisons this host's neighbours did not disturb.
+# same machine: their spread shows how far the host's noise moves the medians above. Then the
+# same over the rounds where neither run of the pair lost 2 % or more of the machine to steal:
+# the comparisons this host's neighbours did not disturb.
 QUIET = 2.0
-print(f"the same, rounds where neither run lost {QUIET:.0f} % or more to steal:")
-for proto in ("h1", "h2c"):
-    cells = []
-    for other in ("nginx", "haproxy"):
-        pairs = zip(rows[(proto, "meshsim")], rows[(proto, other)],
-                    steal[(proto, "meshsim")], steal[(proto, other)])
-        r = [m / o for m, o, sm, so in pairs if sm < QUIET and so < QUIET]
-        n = len(rows[(proto, other)])
-        cells.append(f"vs {other} {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}] ({len(r)} of {n})"
-                     if r else f"vs {other}: none (0 of {n})")
-    print(f"{proto:4} " + "  ".join(cells))
+def per_round(title, quiet_only):
+    print(title)
+    for proto in ("h1", "h2c"):
+        cells = []
+        for other in ("nginx", "haproxy"):
+            pairs = zip(rows[(proto, "meshsim")], rows[(proto, other)],
+                        steal[(proto, "meshsim")], steal[(proto, other)])
+            r = [m / o for m, o, sm, so in pairs if not quiet_only or (sm < QUIET and so < QUIET)]
+            n = len(rows[(proto, other)])
+            counted = f" ({len(r)} of {n})" if quiet_only else ""
+            cells.append(f"vs {other} {statistics.median(r):.2f} [{min(r):.2f}-{max(r):.2f}]{counted}"
+                         if r else f"vs {other}: none (0 of {n})")
+        print(f"{proto:4} " + "  ".join(cells))
+per_round("per-round ratios (meshsim / other), median [lowest-highest]:", False)
+per_round(f"the same, rounds where neither run lost {QUIET:.0f} % or more to steal:", True)
 PY
 
 # Idle RSS on the front-proxy config. Its DNS names (service1, service2) are resolved through a

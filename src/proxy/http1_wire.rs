@@ -70,13 +70,17 @@ pub type HeaderSpans = SmallVec<[HeaderSpan; 16]>;
 /// Notes where each of `headers`, parsed from `buf`, lies in it. Filled in place: a `SmallVec`
 /// returned by value is half a kilobyte copied.
 pub fn note_spans(spans: &mut HeaderSpans, buf: &[u8], headers: &[httparse::Header<'_>]) {
-    let offset = |s: &[u8]| s.as_ptr() as usize - buf.as_ptr() as usize;
     spans.extend(headers.iter().map(|h| HeaderSpan {
-        name: offset(h.name.as_bytes()),
+        name: offset_in(buf, h.name.as_bytes()),
         name_len: h.name.len(),
-        value: offset(h.value),
+        value: offset_in(buf, h.value),
         value_len: h.value.len(),
     }));
+}
+
+/// Where `part`, a slice httparse returned from `buf`, starts in it.
+pub fn offset_in(buf: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - buf.as_ptr() as usize
 }
 
 /// `name: value` and CRLF.

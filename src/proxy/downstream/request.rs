@@ -93,7 +93,7 @@ pub fn parse(
     }
     // Where each piece is, so the head can be frozen and sliced instead of copied.
     let path = request.path.unwrap_or("").as_bytes();
-    let path = (path.as_ptr() as usize - buf.as_ptr() as usize, path.len());
+    let path = (http1_wire::offset_in(buf, path), path.len());
     let mut spans = HeaderSpans::new();
     http1_wire::note_spans(&mut spans, buf, request.headers);
     let head = buf.split_to(len).freeze();

@@ -102,8 +102,7 @@ mod tests {
             let status = request.uri().path()[1..].parse().unwrap();
             Answers(counter.clone(), status)
         });
-        let waker = futures_util::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         for (path, status) in [("/200", 200), ("/404", 404), ("/503", 503)] {
             let request = Request::builder()
                 .uri(path)

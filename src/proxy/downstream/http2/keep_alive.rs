@@ -132,8 +132,7 @@ mod tests {
         let mut alive = KeepAlive::new();
         let mut out = BytesMut::new();
         let poll = |alive: &mut KeepAlive, out: &mut BytesMut| {
-            let waker = futures_util::task::noop_waker();
-            alive.poll_timed_out(&mut Context::from_waker(&waker), out)
+            alive.poll_timed_out(&mut Context::from_waker(std::task::Waker::noop()), out)
         };
         assert!(!poll(&mut alive, &mut out));
         assert!(!alive.idle(), "a new connection");
