@@ -8,6 +8,16 @@ use http::header::{InvalidHeaderName, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use smallvec::SmallVec;
 
+/// Bytes read from a connection at a time (hyper's initial read buffer size).
+pub const READ_SIZE: usize = 8 * 1024;
+
+/// Makes room in a connection's read buffer for the next read.
+pub fn make_read_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_SIZE / 2 {
+        buf.reserve(READ_SIZE);
+    }
+}
+
 /// Room for the headers the proxy adds to a message it has parsed (`x-forwarded-proto`,
 /// `x-envoy-expected-rq-timeout-ms`, `server`, `x-envoy-upstream-service-time`, ...): a map
 /// sized to the parsed headers alone grows, rehashing, on the first one added.

@@ -23,8 +23,6 @@ use crate::proxy::hardening::watchdog::StreamGuard;
 use crate::proxy::http1_wire;
 use crate::proxy::turn_end::{turn_end, Cpu};
 
-/// Bytes read from a connection at a time.
-const READ_SIZE: usize = 8 * 1024;
 /// Response bytes gathered before they are written even though the body has more ready.
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -126,9 +124,7 @@ where
         // poll per request saved). A request already sent is served even if the listener
         // drains meanwhile; its answer closes the connection.
         let read = poll_fn(|cx| {
-            if buf.capacity() - buf.len() < READ_SIZE / 2 {
-                buf.reserve(READ_SIZE);
-            }
+            http1_wire::make_read_room(buf);
             if let Poll::Ready(read) = tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf) {
                 return Poll::Ready(Ok(read));
             }
@@ -168,9 +164,7 @@ where
         }
         // Past the limit nothing more is read until this request is answered.
         while buf.len() < read_limit {
-            if buf.capacity() - buf.len() < READ_SIZE / 2 {
-                buf.reserve(READ_SIZE);
-            }
+            http1_wire::make_read_room(buf);
             match tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(None),
                 Poll::Ready(Ok(_)) => {}

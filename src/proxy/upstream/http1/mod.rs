@@ -38,9 +38,6 @@ use crate::proxy::body::{Body, BoxError};
 use crate::proxy::cluster::{ClusterCore, Host};
 use crate::proxy::http1_wire;
 
-/// Bytes read from a connection at a time (hyper's initial read buffer size).
-const READ_SIZE: usize = 8 * 1024;
-
 thread_local! {
     /// A request buffer whose request has gone out, empty, for the next request this worker
     /// sends: most requests are written at once, so one buffer serves them all, where a new
@@ -80,9 +77,7 @@ impl Http1Connection {
 
     /// Reads more into the buffer; `Ok(0)` is the end of the stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.read_buf.capacity() - self.read_buf.len() < READ_SIZE / 2 {
-            self.read_buf.reserve(READ_SIZE);
-        }
+        http1_wire::make_read_room(&mut self.read_buf);
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf)
     }
 }
@@ -198,16 +193,20 @@ impl Exchange {
         }
         let conn = self.conn.as_mut().expect("polled after the answer");
         loop {
-            let parsed =
-                decode::parse_response(&mut conn.read_buf, &self.method, &mut self.recycled)?;
-            if let Some(head) = parsed {
-                let mut conn = self.conn.take().expect("checked above");
-                conn.served += 1;
-                return Poll::Ready(Ok(Answered {
-                    head,
-                    conn,
-                    request_complete: self.request.is_none(),
-                }));
+            // Nothing to parse before the first bytes come: the request has only just gone
+            // out when this is first polled, and it is polled again when they are readable.
+            if !conn.read_buf.is_empty() {
+                let parsed =
+                    decode::parse_response(&mut conn.read_buf, &self.method, &mut self.recycled)?;
+                if let Some(head) = parsed {
+                    let mut conn = self.conn.take().expect("checked above");
+                    conn.served += 1;
+                    return Poll::Ready(Ok(Answered {
+                        head,
+                        conn,
+                        request_complete: self.request.is_none(),
+                    }));
+                }
             }
             match ready!(conn.poll_read_more(cx)) {
                 Ok(0) => {
