@@ -7,6 +7,7 @@
 # front-proxy config.
 #
 # Usage: bench/proxy.sh [seconds-per-run (default 10)] [rounds (default 2)]
+#        PIN=0 bench/proxy.sh ...   (no CPU pinning: everything where the scheduler puts it)
 # Loopback only; every process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,22 @@ fi
 cargo build --release -q
 MESHSIM=target/release/meshsim
 
+# The proxy under test gets a CPU of its own (the first); the load generator and the backend
+# share the others. Unpinned, the four busy processes wander over two CPUs, and which one the
+# proxy shares with moved every proxy's requests/s by about 10 % from run to run, far more than
+# the proxies differ: sharing with a backend worker it wakes, it was preempted two or three
+# times as often (0.2-0.3 against 0.1 times per request, from /proc) as in runs where it
+# happened to share with the client. Pinned, a run's rps is its proxy's work per request on one
+# CPU, what `--concurrency 1` asks to compare (the proxy_cpu% column shows that CPU busy).
+if [ "${PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ]; then
+  # Command prefixes (taskset execs the command, so `$!` stays the pinned process's PID).
+  ON_PROXY_CPU=(taskset -c 0) ON_OTHER_CPUS=(taskset -c "1-$(($(nproc) - 1))")
+  echo "CPUs: proxies on 0; load generator and backend on 1-$(($(nproc) - 1)) (PIN=0 to unpin)"
+else
+  ON_PROXY_CPU=() ON_OTHER_CPUS=()
+  echo "CPUs: not pinned"
+fi
+
 BACKEND=18000 MESH=18001 NGINX_H1=18002 NGINX_H2=18003 HAPROXY_H1=18004 HAPROXY_H2=18005
 
 # The common backend: nginx answering a fixed 2-byte body, two workers so it is never the
@@ -42,7 +59,7 @@ events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$BACKEND reuseport; location / { return 200 "ok"; } } }
 CONF
-nginx -c "$WORK/backend.conf" & PIDS+=($!)
+"${ON_OTHER_CPUS[@]}" nginx -c "$WORK/backend.conf" & PIDS+=($!)
 
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/nginx.err; daemon off;
@@ -54,7 +71,7 @@ http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$NGINX_H2 http2;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
-nginx -c "$WORK/nginx.conf" & PIDS+=($!); NGINX_PID=$!
+"${ON_PROXY_CPU[@]}" nginx -c "$WORK/nginx.conf" & PIDS+=($!); NGINX_PID=$!
 
 cat > "$WORK/haproxy.cfg" <<CONF
 global
@@ -75,7 +92,7 @@ backend be
   http-reuse always
   server s1 127.0.0.1:$BACKEND
 CONF
-haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!); HAPROXY_PID=$!
+"${ON_PROXY_CPU[@]}" haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!); HAPROXY_PID=$!
 
 # meshsim with the equivalent config: no request-id generation, no access log and the router's
 # `dynamic_stats` off (no per-response-code cluster counters, no upstream time histogram): what
@@ -101,16 +118,16 @@ static_resources:
     load_assignment: {cluster_name: backend, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $BACKEND}}}}]}]}
 admin: {address: {socket_address: {address: 127.0.0.1, port_value: 18009}}}
 CONF
-"$MESHSIM" proxy -c "$WORK/meshsim.yaml" --concurrency 1 -l error & PIDS+=($!); MESHSIM_PID=$!
+"${ON_PROXY_CPU[@]}" "$MESHSIM" proxy -c "$WORK/meshsim.yaml" --concurrency 1 -l error & PIDS+=($!); MESHSIM_PID=$!
 
 for port in $BACKEND $MESH $NGINX_H1 $NGINX_H2 $HAPROXY_H1 $HAPROXY_H2; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
 RESULTS="$WORK/results.tsv"
-# Besides requests/s and latency, each run reports two per-request figures that explain them on
-# a machine the proxy shares with its client and backend: the proxy's CPU time (user + system,
-# its worker processes' from /proc), and how often the load generator went to sleep waiting for
+# Besides requests/s and latency, each run reports the proxy's CPU time per request (user +
+# system, its worker processes' from /proc) and how busy that kept its CPU (near 100 %: the
+# proxy was what limited the run), and how often the load generator went to sleep waiting for
 # an answer (its voluntary context switches), each sleep being a wake-up the proxy pays for.
 proxy_pids() { # name: the processes doing the proxying (nginx's workers, not its master)
   case $1 in
@@ -130,10 +147,11 @@ measured() {
 subprocess.run(sys.argv[1:], stderr=subprocess.STDOUT)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw, file=sys.stderr)' "$@" 2>&3
 }
-per_request() { # ticks-before ticks-after sleeps requests/s
+per_request() { # ticks-before ticks-after sleeps requests/s: CPU per request, CPU busy %, sleeps
   python3 -c 'import os, sys
-t0, t1, sleeps, rps = map(float, sys.argv[1:5]); n = rps * float(sys.argv[5])
-print("%.2f\t%.3f" % ((t1 - t0) / os.sysconf("SC_CLK_TCK") / n * 1e6, sleeps / n))' "$@" "$DURATION"
+t0, t1, sleeps, rps, secs = map(float, sys.argv[1:6]); n = rps * secs
+cpu = (t1 - t0) / os.sysconf("SC_CLK_TCK")
+print("%.2f\t%.0f\t%.3f" % (cpu / n * 1e6, cpu / secs * 100, sleeps / n))' "$@" "$DURATION"
 }
 # On a virtual machine the hypervisor may run other guests on our CPUs: that time ("steal",
 # /proc/stat) is lost to every process here alike, and a run that lost much of it says little.
@@ -145,7 +163,7 @@ print("%.1f" % ((t1 - t0) / os.sysconf("SC_CLK_TCK") / (float(sys.argv[3]) * os.
 }
 h1() { # name port
   local out t0 t1 s0 s1 sleeps; t0=$(cpu_ticks "$1"); s0=$(steal_ticks)
-  out=$(measured wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
+  out=$(measured "${ON_OTHER_CPUS[@]}" wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
   t1=$(cpu_ticks "$1"); s1=$(steal_ticks); sleeps=$(cat "$WORK/sleeps")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -155,7 +173,7 @@ h1() { # name port
 }
 h2() { # name port  (h2load prints mean/max per request, not percentiles)
   local out t0 t1 s0 s1 sleeps; t0=$(cpu_ticks "$1"); s0=$(steal_ticks)
-  out=$(measured h2load -c32 -m10 -D "$DURATION" "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
+  out=$(measured "${ON_OTHER_CPUS[@]}" h2load -c32 -m10 -D "$DURATION" "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
   t1=$(cpu_ticks "$1"); s1=$(steal_ticks); sleeps=$(cat "$WORK/sleeps")
   local rps mean max
   rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' <<<"$out")
@@ -164,7 +182,7 @@ h2() { # name port  (h2load prints mean/max per request, not percentiles)
     "$(steal_percent "$s0" "$s1")" | tee -a "$RESULTS"
 }
 
-printf 'proto\tproxy\trps\tp50\tp99\tcpu_us/req\tclient_sleeps/req\tsteal%%\n'
+printf 'proto\tproxy\trps\tp50\tp99\tcpu_us/req\tproxy_cpu%%\tclient_sleeps/req\tsteal%%\n'
 # Each round starts with the next proxy (A B C, B C A, C A B, ...): whichever runs first in a
 # round meets the machine as the previous round left it, and no proxy should always be that one.
 NAMES=(meshsim nginx haproxy)
