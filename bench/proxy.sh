@@ -7,7 +7,7 @@
 # front-proxy config.
 #
 # Usage: bench/proxy.sh [seconds-per-run (default 10)] [rounds (default 2)]
-#        PIN=0 bench/proxy.sh ...   (no CPU pinning: everything where the scheduler puts it)
+#        PIN=1 bench/proxy.sh ...   (proxies on CPU 0; load generator and backend on the rest)
 # Loopback only; every process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,20 +30,21 @@ fi
 cargo build --release -q
 MESHSIM=target/release/meshsim
 
-# The proxy under test gets a CPU of its own (the first); the load generator and the backend
-# share the others. Unpinned, the four busy processes wander over two CPUs, and which one the
-# proxy shares with moved every proxy's requests/s by about 10 % from run to run, far more than
-# the proxies differ: sharing with a backend worker it wakes, it was preempted two or three
-# times as often (0.2-0.3 against 0.1 times per request, from /proc) as in runs where it
-# happened to share with the client. Pinned, a run's rps is its proxy's work per request on one
-# CPU, what `--concurrency 1` asks to compare (the proxy_cpu% column shows that CPU busy).
-if [ "${PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ]; then
+# PIN=1 gives the proxy under test a CPU of its own (the first) and the load generator and
+# backend the others. Unpinned (the default, as on a laptop running a whole mesh), the four
+# busy processes wander over two CPUs, and which one the proxy shares moved every proxy's
+# requests/s by about 10 % from run to run: sharing with a backend worker it wakes, it was
+# preempted 0.2-0.3 times per request against 0.1 (from /proc) in runs where it happened to
+# share with the client. Pinned, the rounds agree within a few percent. On two CPUs both are
+# then nearly always busy (the proxy_cpu% column shows the proxy's): the client and backend
+# limit a run as much as the proxy does.
+if [ "${PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   # Command prefixes (taskset execs the command, so `$!` stays the pinned process's PID).
   ON_PROXY_CPU=(taskset -c 0) ON_OTHER_CPUS=(taskset -c "1-$(($(nproc) - 1))")
-  echo "CPUs: proxies on 0; load generator and backend on 1-$(($(nproc) - 1)) (PIN=0 to unpin)"
+  echo "CPUs: proxies on 0; load generator and backend on 1-$(($(nproc) - 1))"
 else
   ON_PROXY_CPU=() ON_OTHER_CPUS=()
-  echo "CPUs: not pinned"
+  echo "CPUs: not pinned (PIN=1 pins the proxies to CPU 0)"
 fi
 
 BACKEND=18000 MESH=18001 NGINX_H1=18002 NGINX_H2=18003 HAPROXY_H1=18004 HAPROXY_H2=18005
