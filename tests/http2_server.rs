@@ -52,3 +52,34 @@ async fn many_small_request_bodies_on_one_connection_keep_their_window() {
     );
     proxy.stop().await;
 }
+
+/// HTTP/2 clients send each cookie as a field of its own; an HTTP/1.1 upstream gets them
+/// joined into one `Cookie` header with "; " (RFC 9113 §8.2.3), as Envoy's codec does. The
+/// echo upstream keeps one value per header name, so a second, unjoined field would show as
+/// `b=2` alone.
+#[tokio::test]
+async fn cookie_fields_reach_an_http1_upstream_as_one_header() {
+    let up = Upstream::start("up").await;
+    let proxy = proxy_to(&[up.addr], "", "").await;
+    let client = h2c_nodelay();
+    let req = Request::get(proxy.url("/cookies"))
+        .header("cookie", "a=1")
+        .header("cookie", "b=2")
+        .header("cookie", "c=3")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = client.request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let echo = body_json(response).await;
+    assert_eq!(echo["version"], "HTTP/1.1");
+    assert_eq!(echo["headers"]["cookie"], "a=1; b=2; c=3");
+
+    // One cookie field is passed as it came.
+    let req = Request::get(proxy.url("/cookie"))
+        .header("cookie", "only=1; other=2")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let echo = body_json(client.request(req).await.unwrap()).await;
+    assert_eq!(echo["headers"]["cookie"], "only=1; other=2");
+    proxy.stop().await;
+}

@@ -4,7 +4,7 @@
 //! error); one whose list is over the listener's budget is answered 431.
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, COOKIE, TE, TRANSFER_ENCODING, UPGRADE};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
@@ -61,6 +61,7 @@ pub(super) fn decode(
     let mut malformed = false;
     let mut regular_seen = false;
     let mut pseudos = Pseudos::default();
+    let mut cookies = 0usize;
     decoder.decode(block, |field| {
         let Ok((name, value)) = field else {
             malformed = true;
@@ -99,6 +100,9 @@ pub(super) fn decode(
                     malformed = true;
                     return;
                 }
+                if *header == COOKIE {
+                    cookies += 1;
+                }
                 headers.append(header.clone(), value.clone());
             }
         }
@@ -115,6 +119,9 @@ pub(super) fn decode(
     let Ok(content_length) = content_length(&mut headers) else {
         return Ok(Decoded::Malformed);
     };
+    if cookies > 1 {
+        join_cookies(&mut headers);
+    }
     Ok(match request_line(pseudos) {
         Some((method, uri)) => Decoded::Request(RequestHead {
             method,
@@ -154,6 +161,24 @@ fn content_length(headers: &mut HeaderMap) -> Result<Option<u64>, ()> {
         }
     }
     Ok(found)
+}
+
+/// Joins a request's `cookie` fields into one, separated by "; " (RFC 9113 §8.2.3). HTTP/2
+/// clients send each cookie as a field of its own, which compresses better; an HTTP/1.1
+/// upstream expects one `Cookie` header and many read only the first. Envoy's codec joins them
+/// the same way, whatever the upstream's protocol.
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut joined = Vec::new();
+    for value in headers.get_all(COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    // Each part was a valid value, and so is "; ": this cannot fail.
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(joined)) {
+        headers.insert(COOKIE, value);
+    }
 }
 
 /// Headers that belong to one HTTP/1 connection and make an HTTP/2 message malformed
