@@ -798,3 +798,60 @@ async fn provoked_stream_errors_are_capped() {
     probe(&proxy).await;
     proxy.stop().await;
 }
+
+/// A client that reads everything but never gives window back: the answer's DATA stops at the
+/// initial 64 KiB window, and once it has waited `stream_idle_timeout` the stream is reset
+/// (Envoy: "the amount of time that Envoy will wait for the peer to open enough window"),
+/// counted in `downstream_rq_idle_timeout`; the upstream request is let go and the connection
+/// stays open.
+#[tokio::test]
+async fn a_stream_the_client_gives_no_window_is_reset_after_the_stream_idle_timeout() {
+    let (upstream, task) = endless_upstream().await;
+    let proxy = proxy_to(&[upstream], "", "          stream_idle_timeout: 1s\n").await;
+    let (mut wr, mut rx) = connect(proxy.first_listener()).await;
+    wr.write_all(&h2::frame(
+        h2::HEADERS,
+        h2::END_HEADERS | h2::END_STREAM,
+        1,
+        &h2::get("/big"),
+    ))
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut data = 0usize;
+    let reset = loop {
+        let f = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a reset within 10 s")
+            .expect("the connection stays open");
+        match f.kind {
+            h2::DATA if f.stream == 1 => data += f.payload.len(),
+            h2::RST_STREAM if f.stream == 1 => break f,
+            h2::GOAWAY => panic!("the connection was closed: {f:?}"),
+            _ => {}
+        }
+    };
+    assert_eq!(reset.error_code(), Some(h2::CANCEL));
+    assert_eq!(data, 65_535, "DATA up to the initial stream window");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        proxy
+            .counter("http.ingress_http.downstream_rq_idle_timeout")
+            .await,
+        1
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            proxy.stat("cluster.up.upstream_rq_active").await.as_deref() == Some("0")
+        })
+        .await,
+        "the upstream request is let go"
+    );
+    drop(wr);
+    proxy.stop().await;
+    task.abort();
+}

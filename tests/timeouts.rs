@@ -214,3 +214,54 @@ async fn an_idle_connection_is_closed_after_idle_timeout() {
     );
     p.stop().await;
 }
+
+/// A client that sends its request and then reads nothing: once the proxy's writes to it
+/// have waited `stream_idle_timeout`, the connection is closed (Envoy resets such a stream),
+/// counted in `downstream_rq_idle_timeout`, and the upstream request is let go.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_stream_idle_timeout() {
+    let (upstream, task) = endless_upstream().await;
+    let p = proxy(
+        "                  timeout: 0s\n",
+        upstream,
+        "          stream_idle_timeout: 1s\n",
+    )
+    .await;
+    let mut client = tokio::net::TcpStream::connect(p.first_listener())
+        .await
+        .unwrap();
+    client
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            p.counter("http.ingress_http.downstream_rq_idle_timeout")
+                .await
+                == 1
+        })
+        .await,
+        "the stalled connection was not timed out"
+    );
+    // The writes only wait once the socket buffers are full, so at least the timeout passed.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            p.stat("http.ingress_http.downstream_cx_active")
+                .await
+                .as_deref()
+                == Some("0")
+                && p.stat("cluster.up.upstream_rq_active").await.as_deref() == Some("0")
+        })
+        .await,
+        "the connection and its upstream request are let go"
+    );
+    drop(client);
+    p.stop().await;
+    task.abort();
+}

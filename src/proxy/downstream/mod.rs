@@ -37,6 +37,7 @@ use crate::config::model::CodecType;
 use crate::proxy::body;
 use crate::proxy::hardening::framing::Framed;
 use crate::proxy::hardening::watchdog::{ConnWatch, StreamGuard};
+use crate::proxy::hardening::write_stall::WriteStall;
 use crate::proxy::hcm::{ConnInfo, HttpConnectionManager};
 
 use prefixed::Prefixed;
@@ -97,10 +98,15 @@ impl Connection {
     }
 
     /// Serves the connection until it closes.
-    pub async fn serve<IO>(self, mut io: IO) -> Result<(), ConnError>
+    pub async fn serve<IO>(self, io: IO) -> Result<(), ConnError>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let mut io = WriteStall::new(
+            io,
+            self.hcm.stream_idle_timeout(),
+            self.hcm.stats().downstream_rq_idle_timeout.clone(),
+        );
         let mut buf = BytesMut::new();
         if self.codec != CodecType::Http2 {
             match http1::serve(&self, &mut io, &mut buf).await? {

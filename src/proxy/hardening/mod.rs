@@ -1,7 +1,8 @@
 //! Defences against hostile downstream traffic that hyper and h2 do not apply by themselves:
 //! the hardening defaults the listener configures, the request-head checks the HCM makes
 //! ([`head`]), Envoy's premature-reset guard against HTTP/2 Rapid Reset ([`resets`]), and the
-//! per-connection watchdog that closes connections which stall or abuse resets ([`watchdog`]).
+//! per-connection watchdog that closes connections which stall or abuse resets ([`watchdog`]),
+//! and the bound on a client that stops reading ([`write_stall`]).
 //!
 //! What hyper/h2 already enforce (and the listener only configures): HTTP/1 header count
 //! (`max_headers` → 431), header bytes (`max_buf_size` → 431), the per-head read timeout
@@ -13,6 +14,7 @@ pub mod framing;
 pub mod head;
 pub mod resets;
 pub mod watchdog;
+pub mod write_stall;
 
 use std::time::Duration;
 

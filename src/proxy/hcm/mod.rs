@@ -183,6 +183,11 @@ impl HttpConnectionManager {
         &self.stats
     }
 
+    /// The `stream_idle_timeout` of the config in force (`None`: disabled).
+    pub fn stream_idle_timeout(&self) -> Option<std::time::Duration> {
+        self.current.load().config.stream_idle_timeout
+    }
+
     /// Serves one request. Never fails: every problem becomes Envoy's local reply.
     pub async fn handle(&self, req: Request<Body>, conn: ConnInfo) -> Response<Body> {
         let shared = &self.current.load_full();

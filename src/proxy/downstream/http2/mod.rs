@@ -14,6 +14,7 @@ mod keep_alive;
 mod outgoing;
 mod recv_body;
 mod request_head;
+mod window_stall;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +39,7 @@ use crate::proxy::turn_end::{wake_at_turn_end, Cpu};
 use handler_slot::HandlerSlot;
 use keep_alive::KeepAlive;
 use recv_body::{ConnSignal, RecvShared};
+use window_stall::WindowStalls;
 
 // hyper's server defaults, which our HTTP/2 listeners have always had: windows larger than the
 // spec's 64 KiB so one stream can fill a fast link, and a bounded send buffer.
@@ -162,6 +164,7 @@ struct Server<'c, IO> {
     local_resets: usize,
     empty_data_frames: u32,
     keep_alive: KeepAlive,
+    window_stalls: WindowStalls,
     drained: Pin<Box<dyn Future<Output = ()> + Send>>,
     /// We sent a GOAWAY (the listener drains): no new streams, close when the last ends.
     going_away: bool,
@@ -186,6 +189,8 @@ struct Stream {
     /// The response body being sent, with a chunk waiting for window.
     body: Option<Body>,
     waiting: Option<(Bytes, bool)>,
+    /// Since when `waiting` has waited for window (see [`WindowStalls`]).
+    window_stalled: Option<tokio::time::Instant>,
     remote_closed: bool,
     local_closed: bool,
 }
@@ -243,6 +248,7 @@ where
             local_resets: 0,
             empty_data_frames: 0,
             keep_alive: KeepAlive::new(),
+            window_stalls: WindowStalls::new(conn.hcm.stream_idle_timeout()),
             drained: Box::pin(conn.drained()),
             going_away: false,
             peer_going_away: false,
@@ -314,6 +320,7 @@ where
                 break;
             }
         }
+        self.reset_window_stalled(cx)?;
         // Reading stopped while the send buffer was full (the client was not reading what
         // it asked for): once it drained, read on.
         if self.read_paused && self.write_buf.len() < MAX_SEND_BUFFER {
@@ -456,6 +463,36 @@ where
         }
         self.local_resets += 1;
         self.check_local_resets()
+    }
+
+    /// Resets the streams whose answers have waited for window for the stream idle timeout
+    /// (see [`WindowStalls`]), counted in `downstream_rq_idle_timeout`.
+    fn reset_window_stalled(&mut self, cx: &mut Context<'_>) -> Result<(), ConnError> {
+        if !self.window_stalls.bounded() {
+            return Ok(());
+        }
+        let earliest = self.streams.iter().filter_map(|s| s.window_stalled).min();
+        let Some(now) = self.window_stalls.poll_due(cx, earliest) else {
+            return Ok(());
+        };
+        let due = self.window_stalls.due_since(now);
+        let stalled: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|s| s.window_stalled.is_some_and(|t| Some(t) <= due))
+            .map(|s| s.id)
+            .collect();
+        for id in stalled {
+            tracing::debug!(
+                stream = id,
+                "resetting a stream the client gave no window for"
+            );
+            self.conn.hcm.stats().downstream_rq_idle_timeout.inc();
+            self.reset_stream(id, Reason::CANCEL)?;
+        }
+        // The timer for the next stall, if another stream waits.
+        cx.waker().wake_by_ref();
+        Ok(())
     }
 
     fn check_local_resets(&mut self) -> Result<(), ConnError> {

@@ -149,8 +149,12 @@ where
                 if window <= 0 {
                     // WINDOW_UPDATE wakes the connection, which looks again.
                     stream.waiting = Some((chunk, last));
+                    stream
+                        .window_stalled
+                        .get_or_insert_with(tokio::time::Instant::now);
                     return Sent::Waiting;
                 }
+                stream.window_stalled = None;
                 let n = (window as usize).min(chunk.len());
                 let piece = chunk.split_to(n);
                 let end = last && chunk.is_empty();
