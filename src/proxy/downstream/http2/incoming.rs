@@ -480,7 +480,6 @@ where
             abort: Some(abort),
             body: None,
             waiting: None,
-            window_stalled: None,
             remote_closed: end_stream,
             local_closed: false,
         });

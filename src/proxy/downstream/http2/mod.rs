@@ -189,8 +189,6 @@ struct Stream {
     /// The response body being sent, with a chunk waiting for window.
     body: Option<Body>,
     waiting: Option<(Bytes, bool)>,
-    /// Since when `waiting` has waited for window (see [`WindowStalls`]).
-    window_stalled: Option<tokio::time::Instant>,
     remote_closed: bool,
     local_closed: bool,
 }
@@ -468,21 +466,11 @@ where
     /// Resets the streams whose answers have waited for window for the stream idle timeout
     /// (see [`WindowStalls`]), counted in `downstream_rq_idle_timeout`.
     fn reset_window_stalled(&mut self, cx: &mut Context<'_>) -> Result<(), ConnError> {
-        if !self.window_stalls.bounded() {
-            return Ok(());
-        }
-        let earliest = self.streams.iter().filter_map(|s| s.window_stalled).min();
-        let Some(now) = self.window_stalls.poll_due(cx, earliest) else {
-            return Ok(());
-        };
-        let due = self.window_stalls.due_since(now);
-        let stalled: Vec<u32> = self
-            .streams
-            .iter()
-            .filter(|s| s.window_stalled.is_some_and(|t| Some(t) <= due))
-            .map(|s| s.id)
-            .collect();
-        for id in stalled {
+        let streams = &self.streams;
+        let due = self.window_stalls.poll_due(cx, |id| {
+            streams.iter().any(|s| s.id == id && s.waiting.is_some())
+        });
+        for id in due {
             tracing::debug!(
                 stream = id,
                 "resetting a stream the client gave no window for"
@@ -490,8 +478,6 @@ where
             self.conn.hcm.stats().downstream_rq_idle_timeout.inc();
             self.reset_stream(id, Reason::CANCEL)?;
         }
-        // The timer for the next stall, if another stream waits.
-        cx.waker().wake_by_ref();
         Ok(())
     }
 

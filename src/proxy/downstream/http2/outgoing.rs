@@ -149,12 +149,10 @@ where
                 if window <= 0 {
                     // WINDOW_UPDATE wakes the connection, which looks again.
                     stream.waiting = Some((chunk, last));
-                    stream
-                        .window_stalled
-                        .get_or_insert_with(tokio::time::Instant::now);
+                    self.window_stalls.note(stream.id);
                     return Sent::Waiting;
                 }
-                stream.window_stalled = None;
+                self.window_stalls.clear(stream.id);
                 let n = (window as usize).min(chunk.len());
                 let piece = chunk.split_to(n);
                 let end = last && chunk.is_empty();
