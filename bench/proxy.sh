@@ -162,24 +162,24 @@ steal_percent() { # ticks-before ticks-after: of all CPUs' time during the run
 t0, t1 = map(float, sys.argv[1:3])
 print("%.1f" % ((t1 - t0) / os.sysconf("SC_CLK_TCK") / (float(sys.argv[3]) * os.cpu_count()) * 100))' "$@" "$DURATION"
 }
-h1() { # name port
-  local out t0 t1 s0 s1 sleeps; t0=$(cpu_ticks "$1"); s0=$(steal_ticks)
-  out=$(measured "${ON_OTHER_CPUS[@]}" wrk -t1 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
-  t1=$(cpu_ticks "$1"); s1=$(steal_ticks); sleeps=$(cat "$WORK/sleeps")
-  local rps p50 p99
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  printf 'h1\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$rps" "$p50" "$p99" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" \
-    "$(steal_percent "$s0" "$s1")" | tee -a "$RESULTS"
-}
-h2() { # name port  (h2load prints mean/max per request, not percentiles)
-  local out t0 t1 s0 s1 sleeps; t0=$(cpu_ticks "$1"); s0=$(steal_ticks)
-  out=$(measured "${ON_OTHER_CPUS[@]}" h2load -c32 -m10 -D "$DURATION" "http://127.0.0.1:$2/" 3>"$WORK/sleeps" 2>&1)
-  t1=$(cpu_ticks "$1"); s1=$(steal_ticks); sleeps=$(cat "$WORK/sleeps")
-  local rps mean max
-  rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' <<<"$out")
-  mean=$(awk '/^time for request:/ {print $6}' <<<"$out"); max=$(awk '/^time for request:/ {print $5}' <<<"$out")
-  printf 'h2c\t%s\t%s\tmean=%s\tmax=%s\t%s\t%s\n' "$1" "$rps" "$mean" "$max" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" \
+run() { # proto (h1 or h2c) name port: one run, one results row
+  local out t0 t1 s0 s1 sleeps; t0=$(cpu_ticks "$2"); s0=$(steal_ticks)
+  local url="http://127.0.0.1:$3/"
+  case $1 in
+    h1) out=$(measured "${ON_OTHER_CPUS[@]}" wrk -t1 -c32 -d"${DURATION}s" --latency "$url" 3>"$WORK/sleeps" 2>&1) ;;
+    h2c) out=$(measured "${ON_OTHER_CPUS[@]}" h2load -c32 -m10 -D "$DURATION" "$url" 3>"$WORK/sleeps" 2>&1) ;;
+  esac
+  t1=$(cpu_ticks "$2"); s1=$(steal_ticks); sleeps=$(cat "$WORK/sleeps")
+  local rps latency
+  case $1 in
+    h1)
+      rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+      latency=$(awk '$1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print p50 "\t" p99}' <<<"$out") ;;
+    h2c) # h2load prints mean/max per request, not percentiles
+      rps=$(awk '/^finished in/ {gsub(",","",$4); print $4}' <<<"$out")
+      latency=$(awk '/^time for request:/ {print "mean=" $6 "\tmax=" $5}' <<<"$out") ;;
+  esac
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rps" "$latency" "$(per_request "$t0" "$t1" "$sleeps" "$rps")" \
     "$(steal_percent "$s0" "$s1")" | tee -a "$RESULTS"
 }
 
@@ -190,10 +190,10 @@ NAMES=(meshsim nginx haproxy)
 H1_PORTS=($MESH $NGINX_H1 $HAPROXY_H1)
 H2_PORTS=($MESH $NGINX_H2 $HAPROXY_H2)
 for round in $(seq 0 $((ROUNDS - 1))); do
-  for k in 0 1 2; do i=$(((round + k) % 3)); h1 "${NAMES[$i]}" "${H1_PORTS[$i]}"; done
+  for k in 0 1 2; do i=$(((round + k) % 3)); run h1 "${NAMES[$i]}" "${H1_PORTS[$i]}"; done
 done
 for round in $(seq 0 $((ROUNDS - 1))); do
-  for k in 0 1 2; do i=$(((round + k) % 3)); h2 "${NAMES[$i]}" "${H2_PORTS[$i]}"; done
+  for k in 0 1 2; do i=$(((round + k) % 3)); run h2c "${NAMES[$i]}" "${H2_PORTS[$i]}"; done
 done
 
 echo

@@ -596,15 +596,16 @@ pub mod seed_checks;
 /// An upstream that answers every request with a body of 1 GiB, written as fast as the proxy
 /// takes it, until the connection fails.
 pub async fn endless_upstream() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let mut head = [0u8; 4096];
-                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut head).await;
+                let _ = s.read(&mut head).await;
                 let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n";
-                let _ = tokio::io::AsyncWriteExt::write_all(&mut s, head).await;
+                let _ = s.write_all(head).await;
                 let chunk = vec![b'x'; 64 * 1024];
                 while tokio::io::AsyncWriteExt::write_all(&mut s, &chunk)
                     .await

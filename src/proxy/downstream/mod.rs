@@ -102,9 +102,12 @@ impl Connection {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        // Read once per connection: it bounds both a stalled socket and (HTTP/2) a stalled
+        // window.
+        let stream_idle_timeout = self.hcm.stream_idle_timeout();
         let mut io = WriteStall::new(
             io,
-            self.hcm.stream_idle_timeout(),
+            stream_idle_timeout,
             self.hcm.stats().downstream_rq_idle_timeout.clone(),
         );
         let mut buf = BytesMut::new();
@@ -122,7 +125,7 @@ impl Connection {
                 Opening::Closed => return Ok(()),
             }
         }
-        http2::serve(&self, Prefixed::new(buf, io)).await
+        http2::serve(&self, Prefixed::new(buf, io), stream_idle_timeout).await
     }
 
     /// hyper serves the rest of an HTTP/1 connection. Request framing is checked before hyper

@@ -20,6 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable};
@@ -87,12 +88,17 @@ pub struct ProtocolError {
 struct KeepAliveTimedOut;
 
 /// Serves HTTP/2 on `io` (whose first bytes are the client's preface) until the connection
-/// closes, or, once the listener drains, until its streams are answered.
-pub async fn serve<IO>(conn: &Connection, io: IO) -> Result<(), ConnError>
+/// closes, or, once the listener drains, until its streams are answered. A stream whose answer
+/// waits for window `stream_idle_timeout` is reset (see [`WindowStalls`]).
+pub async fn serve<IO>(
+    conn: &Connection,
+    io: IO,
+    stream_idle_timeout: Option<Duration>,
+) -> Result<(), ConnError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut server = Server::new(conn, io);
+    let mut server = Server::new(conn, io, stream_idle_timeout);
     std::future::poll_fn(|cx| server.poll(cx)).await
 }
 
@@ -204,7 +210,7 @@ impl<'c, IO> Server<'c, IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    fn new(conn: &'c Connection, io: IO) -> Self {
+    fn new(conn: &'c Connection, io: IO, stream_idle_timeout: Option<Duration>) -> Self {
         let mut write_buf = BytesMut::with_capacity(16 * 1024);
         frame::put_settings(
             &mut write_buf,
@@ -246,7 +252,7 @@ where
             local_resets: 0,
             empty_data_frames: 0,
             keep_alive: KeepAlive::new(),
-            window_stalls: WindowStalls::new(conn.hcm.stream_idle_timeout()),
+            window_stalls: WindowStalls::new(stream_idle_timeout),
             drained: Box::pin(conn.drained()),
             going_away: false,
             peer_going_away: false,
