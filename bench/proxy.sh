@@ -29,6 +29,16 @@ if ! need nginx || ! need haproxy || ! need wrk || ! need h2load; then
 fi
 cargo build --release -q
 MESHSIM=target/release/meshsim
+# The release build is profile-guided (pgo/): say how old its profile is, since functions
+# changed after the recording lose their share of the gain.
+if [ -f pgo/trained-on ]; then
+  trained=$(awk '$1 == "commit" {print $2}' pgo/trained-on)
+  since=$(git rev-list --count "$trained..HEAD" -- src Cargo.lock 2>/dev/null || echo "?")
+  echo "build: profile-guided, profile from $(cut -c1-19 <<<"$trained") ($since commits to src/ since)"
+  grep -qxF "$(rustc -V)" pgo/trained-on || echo "  warning: recorded with $(sed -n 2p pgo/trained-on), building with $(rustc -V): most of the profile will not apply; run pgo/train.sh"
+else
+  echo "build: no profile recorded (pgo/train.sh records one)"
+fi
 
 # PIN=1 gives the proxy under test a CPU of its own (the first) and the load generator and
 # backend the others. Unpinned (the default, as on a laptop running a whole mesh), the four
