@@ -12,14 +12,7 @@ RATE=${1:-20000}
 DURATION=${2:-10}
 CONNECTIONS=${3:-64}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/common.sh
 
 if ! command -v nginx >/dev/null 2>&1; then
   echo "installing nginx from Debian..." >&2
@@ -41,7 +34,7 @@ http { access_log off; keepalive_requests 10000000; keepalive_timeout 60s;
   server { listen 127.0.0.1:$BACKEND; location / { return 200 "ok"; } } }
 CONF
 "${BACKEND_CPU[@]}" nginx -c "$WORK/backend.conf" & PIDS+=($!)
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$BACKEND) 2>/dev/null && break; sleep 0.1; done
+wait_for 127.0.0.1 "$BACKEND"
 
 echo "meshsim load: ${RATE}/s for ${DURATION}s over $CONNECTIONS HTTP/1.1 connections, generator on core 0, nginx on core 1" >&2
 "${GEN_CPU[@]}" "$MESHSIM" load --target "127.0.0.1:$BACKEND" --rate "$RATE" \

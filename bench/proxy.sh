@@ -13,16 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 ROUNDS=${2:-2}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/common.sh
 
-need() { command -v "$1" >/dev/null 2>&1; }
 if ! need nginx || ! need haproxy || ! need wrk || ! need h2load; then
   echo "installing nginx haproxy wrk nghttp2-client from Debian..." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy wrk nghttp2-client >/dev/null
@@ -132,7 +124,7 @@ CONF
 "${ON_PROXY_CPU[@]}" "$MESHSIM" proxy -c "$WORK/meshsim.yaml" --concurrency 1 -l error & PIDS+=($!); MESHSIM_PID=$!
 
 for port in $BACKEND $MESH $NGINX_H1 $NGINX_H2 $HAPROXY_H1 $HAPROXY_H2; do
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  wait_for 127.0.0.1 "$port"
 done
 
 RESULTS="$WORK/results.tsv"
@@ -249,7 +241,7 @@ echo
 FRONT=tests/fixtures/seeds/001-front-envoy.yaml
 if [ -f "$FRONT" ]; then
   "$MESHSIM" proxy -c "$FRONT" --concurrency 1 --pod-ip 127.0.0.77 --dns-resolver 127.0.0.1:5 -l error & pid=$!; PIDS+=($pid)
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.77/8001) 2>/dev/null && break; sleep 0.1; done
+  wait_for 127.0.0.77 8001 100
   sleep 2
   echo "idle RSS on $FRONT: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
   kill "$pid"

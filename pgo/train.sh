@@ -16,16 +16,8 @@
 # Loopback only; every process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/common.sh
 
-need() { command -v "$1" >/dev/null 2>&1; }
 PROFDATA=$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-profdata 2>/dev/null | head -1 || true)
 if [ -z "$PROFDATA" ]; then
   PROFDATA=/usr/lib/llvm-19/bin/llvm-profdata
@@ -105,7 +97,7 @@ CONF
 "$MESHSIM" proxy -c "$WORK/proxy.yaml" --concurrency 1 -l error & PIDS+=($!)
 PROXY_PID=$!
 for port in $SERVICE $LEAN $DEFAULTS $ADMIN; do
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  wait_for 127.0.0.1 "$port"
 done
 
 # Each workload is bounded in time; wrk and h2load as bench/proxy.sh runs them.
