@@ -14,7 +14,7 @@ CONNECTIONS=${3:-64}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 . bench/common.sh
 
-if ! command -v nginx >/dev/null 2>&1; then
+if ! need nginx; then
   echo "installing nginx from Debian..." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 fi

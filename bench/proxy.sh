@@ -25,8 +25,8 @@ MESHSIM=target/release/meshsim
 # changed after the recording lose their share of the gain.
 if [ -f pgo/trained-on ]; then
   trained=$(awk '$1 == "commit" {print $2}' pgo/trained-on)
-  since=$(git rev-list --count "$trained..HEAD" -- src Cargo.lock 2>/dev/null || echo "?")
-  echo "build: profile-guided, profile from $(cut -c1-19 <<<"$trained") ($since commits to src/ since)"
+  since=$(git rev-list --count "$trained..HEAD" -- src sample-services Cargo.lock 2>/dev/null || echo "?")
+  echo "build: profile-guided, profile from ${trained:0:12} ($since commits to the code since)"
   grep -qxF "$(rustc -V)" pgo/trained-on || echo "  warning: recorded with $(sed -n 2p pgo/trained-on), building with $(rustc -V): most of the profile will not apply; run pgo/train.sh"
 else
   echo "build: no profile recorded (pgo/train.sh records one)"

@@ -607,10 +607,7 @@ pub async fn endless_upstream() -> (std::net::SocketAddr, tokio::task::JoinHandl
                 let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n";
                 let _ = s.write_all(head).await;
                 let chunk = vec![b'x'; 64 * 1024];
-                while tokio::io::AsyncWriteExt::write_all(&mut s, &chunk)
-                    .await
-                    .is_ok()
-                {}
+                while s.write_all(&chunk).await.is_ok() {}
             });
         }
     });
